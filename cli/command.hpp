@@ -1,0 +1,75 @@
+// One class per command: its name, summary, options, whether it needs the user namespace, run().
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "hutch/config.hpp"
+#include "hutch/engine.hpp"
+#include "hutch/logger.hpp"
+#include "hutch/userns.hpp"
+
+namespace hutch::cli {
+
+namespace po = boost::program_options;
+
+struct GlobalOptions {
+  std::optional<std::string> root, runroot, storage_driver, network, runtime, log_level;
+};
+
+// What a command gets: the config, the logger and (made on first use) the engine.
+class CommandContext {
+ public:
+  CommandContext(Config config, EnginePaths paths, RootlessInfo rootless, const Logger& logger, UsernsSession* session)
+      : config_(std::move(config)), paths_(std::move(paths)), rootless_(rootless), logger_(logger), session_(session) {}
+
+  const Config& config() const { return config_; }
+  const EnginePaths& paths() const { return paths_; }
+  const RootlessInfo& rootless() const { return rootless_; }
+  const Logger& logger() const { return logger_; }
+  UsernsSession* session() const { return session_; }
+  Engine& engine() {
+    if (!engine_) engine_ = std::make_unique<Engine>(config_, paths_, rootless_, logger_);
+    return *engine_;
+  }
+
+ private:
+  Config config_;
+  EnginePaths paths_;
+  RootlessInfo rootless_;
+  const Logger& logger_;
+  UsernsSession* session_;
+  std::unique_ptr<Engine> engine_;
+};
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  virtual std::string name() const = 0;
+  virtual std::string summary() const = 0;
+  // "IMAGE [COMMAND [ARG...]]"
+  virtual std::string usage() const = 0;
+  virtual bool needs_user_namespace() const = 0;
+  // Options end at the first positional argument (run, unshare: the rest is the container's).
+  virtual bool stops_at_first_positional() const { return false; }
+  // -h means something else (run: --hostname); --help still works.
+  virtual bool uses_short_h() const { return false; }
+  virtual void add_options(po::options_description& options) = 0;
+  // Positional arguments, after options are parsed; throws Errc::kUsage when they are wrong.
+  virtual void set_arguments(const std::vector<std::string>& args) = 0;
+  virtual int run(CommandContext& context) = 0;
+};
+
+std::vector<std::unique_ptr<Command>> make_all_commands();
+
+// Helpers shared by commands.
+[[noreturn]] void usage_error(const std::string& message);
+void print_table(const std::vector<std::vector<std::string>>& rows);
+std::string human_size(std::uint64_t bytes);
+std::string human_ago(const std::string& rfc3339);
+
+}  // namespace hutch::cli

@@ -1,0 +1,59 @@
+#include <algorithm>
+#include <iostream>
+#include <set>
+
+#include "../command.hpp"
+#include "hutch/image_ref.hpp"
+
+namespace hutch::cli {
+namespace {
+
+class ImagesCommand final : public Command {
+ public:
+  std::string name() const override { return "images"; }
+  std::string summary() const override { return "List images in the local store"; }
+  std::string usage() const override { return "[REPOSITORY[:TAG]]"; }
+  bool needs_user_namespace() const override { return false; }
+  void add_options(po::options_description& o) override {
+    o.add_options()("quiet,q", po::bool_switch(&quiet_), "print only image IDs")(
+        "no-trunc", po::bool_switch(&no_trunc_), "do not truncate IDs")(
+        "all,a", po::bool_switch(&all_), "all images (hutch keeps no intermediate images: same as without)");
+  }
+  void set_arguments(const std::vector<std::string>& a) override {
+    if (a.size() > 1) usage_error("\"hutch images\" takes at most one name to filter by");
+    if (!a.empty()) filter_ = a[0];
+  }
+  int run(CommandContext& ctx) override {
+    auto images = ctx.engine().list_images();
+    std::sort(images.begin(), images.end(), [](const ImageRecord& a, const ImageRecord& b) { return a.created > b.created; });
+    std::vector<std::vector<std::string>> rows;
+    if (!quiet_) rows.push_back({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
+    std::set<std::string> seen;
+    for (const auto& img : images) {
+      std::string id = no_trunc_ ? "sha256:" + img.id : img.id.substr(0, 12);
+      std::vector<std::string> names = img.names.empty() ? std::vector<std::string>{"<none>:<none>"} : img.names;
+      for (const auto& n : names) {
+        auto colon = n.rfind(':');
+        std::string repo = n.substr(0, colon), tag = n.substr(colon + 1);
+        if (!filter_.empty() && filter_ != repo && filter_ != n && "localhost/" + filter_ != repo &&
+            "localhost/" + filter_ != n)
+          continue;
+        if (quiet_) {
+          if (seen.insert(id).second) rows.push_back({no_trunc_ ? id : img.id.substr(0, 12)});
+          continue;
+        }
+        rows.push_back({repo, tag, id, human_ago(img.created), human_size(img.size)});
+      }
+    }
+    print_table(rows);
+    return 0;
+  }
+
+ private:
+  bool quiet_ = false, no_trunc_ = false, all_ = false;
+  std::string filter_;
+};
+
+}  // namespace
+std::unique_ptr<Command> make_images_command() { return std::make_unique<ImagesCommand>(); }
+}  // namespace hutch::cli

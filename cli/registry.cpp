@@ -1,0 +1,33 @@
+#include "command.hpp"
+
+namespace hutch::cli {
+
+std::unique_ptr<Command> make_images_command();
+std::unique_ptr<Command> make_import_command();
+std::unique_ptr<Command> make_info_command();
+std::unique_ptr<Command> make_inspect_command();
+std::unique_ptr<Command> make_ps_command();
+std::unique_ptr<Command> make_rm_command();
+std::unique_ptr<Command> make_rmi_command();
+std::unique_ptr<Command> make_run_command();
+std::unique_ptr<Command> make_tag_command();
+std::unique_ptr<Command> make_unshare_command();
+std::unique_ptr<Command> make_version_command();
+
+std::vector<std::unique_ptr<Command>> make_all_commands() {
+  std::vector<std::unique_ptr<Command>> c;
+  c.push_back(make_images_command());
+  c.push_back(make_import_command());
+  c.push_back(make_info_command());
+  c.push_back(make_inspect_command());
+  c.push_back(make_ps_command());
+  c.push_back(make_rm_command());
+  c.push_back(make_rmi_command());
+  c.push_back(make_run_command());
+  c.push_back(make_tag_command());
+  c.push_back(make_unshare_command());
+  c.push_back(make_version_command());
+  return c;
+}
+
+}  // namespace hutch::cli

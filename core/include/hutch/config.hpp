@@ -1,0 +1,42 @@
+// hutch.conf: system, user and $HUTCH_CONFIG levels, then command-line flags on top.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hutch/logger.hpp"
+
+namespace hutch {
+
+// A value and where it came from, for `hutch info`'s "why".
+struct Setting {
+  std::string value;
+  std::string source = "default";
+};
+
+struct Config {
+  Setting storage_driver{"vfs"};
+  Setting network{"host"};
+  Setting runtime{"native"};
+  std::optional<std::filesystem::path> root;     // unset: the XDG default
+  std::optional<std::filesystem::path> runroot;  // unset: the XDG default
+  LogLevel log_level = LogLevel::kWarn;
+  std::vector<std::filesystem::path> plugin_dirs;
+  nlohmann::json plugins = nlohmann::json::object();  // [plugins.<name>] tables, by name
+  std::vector<std::filesystem::path> files_read;
+};
+
+// Reads one file over `config`. Unknown keys and bad values throw Errc::kConfig
+// naming the file and line.
+HUTCH_API void apply_config_file(Config& config, const std::filesystem::path& file);
+HUTCH_API void apply_config_text(Config& config, const std::string& text, const std::string& source_name);
+
+// /etc/hutch/hutch.conf, $XDG_CONFIG_HOME/hutch/hutch.conf, $HUTCH_CONFIG (which must exist).
+HUTCH_API std::vector<std::filesystem::path> config_file_chain(uid_t uid);
+HUTCH_API Config load_config(uid_t uid);
+
+}  // namespace hutch

@@ -1,0 +1,41 @@
+// Where things live (XDG), and the small file helpers everything uses.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+
+#include "hutch/error.hpp"
+
+namespace hutch {
+
+HUTCH_API std::filesystem::path home_dir(uid_t uid);
+HUTCH_API std::filesystem::path xdg_config_home(uid_t uid);
+// $XDG_DATA_HOME/hutch (~/.local/share/hutch); /var/lib/hutch for real root.
+HUTCH_API std::filesystem::path default_store_root(uid_t uid);
+
+struct RunRoot {
+  std::filesystem::path path;
+  std::string why;  // how it was chosen, for `hutch info`
+};
+// $XDG_RUNTIME_DIR/hutch when that is set and the caller's; else a private /tmp/hutch-run-<uid>
+// (mode 0700, owner checked); /run/hutch for real root.
+HUTCH_API RunRoot default_run_root(uid_t uid);
+
+// mkdir -p with `mode` for what it creates.
+HUTCH_API void make_dirs(const std::filesystem::path& dir, mode_t mode = 0755);
+// A directory only `uid` may use: created 0700, refused if it is a symlink or another's.
+HUTCH_API void ensure_private_dir(const std::filesystem::path& dir, uid_t uid);
+
+HUTCH_API std::string read_file(const std::filesystem::path& file);
+// Write to a temporary file beside it, fsync, rename over: readers see old or new, never half.
+HUTCH_API void write_file_atomic(const std::filesystem::path& file, const std::string& content,
+                                 mode_t mode = 0644);
+// Removes a tree; files are made writable first where a parent lacked the write bit.
+HUTCH_API void remove_tree(const std::filesystem::path& path);
+
+// 64 lowercase hex characters of randomness, for container IDs.
+HUTCH_API std::string random_hex(size_t bytes = 32);
+
+}  // namespace hutch

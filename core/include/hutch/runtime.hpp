@@ -1,0 +1,47 @@
+// The runtime family: run an OCI bundle (config.json + rootfs), the runc verbs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "hutch/context.hpp"
+
+namespace hutch {
+
+struct RuntimeCapabilities {
+  bool user_namespace_in_spec = false;  // honours a "user" namespace in the spec
+  std::string description;
+};
+
+struct RuntimeIo {
+  int stdin_fd = 0;
+  int stdout_fd = 1;
+  int stderr_fd = 2;
+};
+
+struct RuntimeState {
+  std::string id;
+  std::string status;  // "created", "running", "stopped"
+  pid_t pid = 0;
+  std::filesystem::path bundle;
+};
+
+class RuntimeBackend {
+ public:
+  static constexpr const char* kFamily = "runtime";
+  virtual ~RuntimeBackend() = default;
+  virtual RuntimeCapabilities capabilities() const = 0;
+  // Create the container from bundle/config.json; its process waits before the user's
+  // command. Returns the container's init pid (a child or, reparented, of a subreaper caller).
+  virtual pid_t create(const std::string& id, const std::filesystem::path& bundle,
+                       const RuntimeIo& io) = 0;
+  virtual void start(const std::string& id) = 0;
+  virtual std::optional<RuntimeState> state(const std::string& id) = 0;
+  virtual void kill(const std::string& id, int signal) = 0;
+  virtual void remove(const std::string& id) = 0;  // the runc "delete"
+};
+
+}  // namespace hutch

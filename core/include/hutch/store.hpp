@@ -1,0 +1,139 @@
+// The image and container store: content-addressed blobs, layers keyed by chain ID,
+// image and container records as JSON files written atomically under a file lock.
+//
+//   <root>/store.lock            flock: shared to read, exclusive to change
+//   <root>/blobs/sha256/<hex>    manifests, configs, layer tars, by digest
+//   <root>/layers.json           layers by chain ID, with parent and diff ID
+//   <root>/images.json           images by config digest, with names
+//   <root>/containers.json       container records
+//   <root>/containers/<id>/      a container's bundle and userdata (config.json, hosts, ...)
+//   <root>/<driver>/             what the storage driver keeps
+//   <root>/tmp/                  staging: emptied by the next command after a crash
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hutch/lock.hpp"
+#include "hutch/logger.hpp"
+
+namespace hutch {
+
+struct LayerRecord {
+  std::string id;       // chain ID hex: the key, shared between images with the same base
+  std::string parent;   // chain ID of the layer below, empty for a base layer
+  std::string diff_id;  // "sha256:..." of the uncompressed tar
+  std::string blob;     // "sha256:..." of the stored layer blob
+  std::uint64_t size = 0;
+};
+
+struct ImageRecord {
+  std::string id;                  // hex of the config digest
+  std::string manifest_digest;     // "sha256:..."
+  std::vector<std::string> names;  // "localhost/busybox:latest"
+  std::vector<std::string> layers; // chain IDs, bottom first
+  std::uint64_t size = 0;
+  std::string created;             // RFC 3339
+};
+
+struct ContainerRecord {
+  std::string id;
+  std::string name;
+  std::string image_id;
+  std::string image_name;
+  std::vector<std::string> command;
+  std::string created;
+  std::string status = "created";  // created, running, exited
+  int exit_code = 0;
+  pid_t pid = 0;
+  std::string runtime;
+  std::string network;
+  bool auto_remove = false;
+  std::string started_at;
+  std::string finished_at;
+  // The hutch process that runs the container: when it is gone, so is the container.
+  pid_t monitor_pid = 0;
+  unsigned long long monitor_start = 0;
+};
+
+// The start time of a process (field 22 of /proc/PID/stat), 0 when there is none:
+// a pid with the same start time is the same process.
+HUTCH_API unsigned long long process_start_time(pid_t pid);
+
+HUTCH_API void to_json(nlohmann::json& j, const LayerRecord& r);
+HUTCH_API void from_json(const nlohmann::json& j, LayerRecord& r);
+HUTCH_API void to_json(nlohmann::json& j, const ImageRecord& r);
+HUTCH_API void from_json(const nlohmann::json& j, ImageRecord& r);
+HUTCH_API void to_json(nlohmann::json& j, const ContainerRecord& r);
+HUTCH_API void from_json(const nlohmann::json& j, ContainerRecord& r);
+
+// The chain ID of a layer: sha256(parent chain ID + " " + diff ID), or the diff ID of a base.
+HUTCH_API std::string chain_id(const std::string& parent_chain_id_hex, const std::string& diff_id);
+
+HUTCH_API std::string now_rfc3339();
+
+class HUTCH_API Store {
+ public:
+  Store(std::filesystem::path root, const Logger& logger);
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path tmp_dir() const { return root_ / "tmp"; }
+  std::filesystem::path container_dir(const std::string& id) const { return root_ / "containers" / id; }
+
+  FileLock lock(FileLock::Mode mode) const;
+
+  // Blobs.
+  std::filesystem::path blob_path(const std::string& digest) const;
+  bool has_blob(const std::string& digest) const;
+  // Moves a finished file into the blob store under its digest; returns "sha256:<hex>".
+  std::string commit_blob(const std::filesystem::path& file, const std::string& hex);
+  std::string put_blob(const std::string& content);
+  std::string read_blob(const std::string& digest) const;
+  // A private staging directory under tmp/, locked while this object lives; the next
+  // command removes it if this one dies.
+  class HUTCH_API Staging {
+   public:
+    Staging(const std::filesystem::path& dir, FileLock lock) : dir_(dir), lock_(std::move(lock)) {}
+    Staging(Staging&&) = default;
+    ~Staging();
+    const std::filesystem::path& dir() const { return dir_; }
+
+   private:
+    std::filesystem::path dir_;
+    FileLock lock_;
+  };
+  Staging stage(const std::string& what) const;
+
+  // Records: load and save whole; call save only under the exclusive lock.
+  std::vector<LayerRecord> layers() const;
+  void save_layers(const std::vector<LayerRecord>& layers);
+  std::vector<ImageRecord> images() const;
+  void save_images(const std::vector<ImageRecord>& images);
+  std::vector<ContainerRecord> containers() const;
+  void save_containers(const std::vector<ContainerRecord>& containers);
+
+  // Finds an image by name (as parse_image_ref normalises it), full ID or unique ID prefix.
+  std::optional<ImageRecord> find_image(const std::string& reference) const;
+  std::optional<ContainerRecord> find_container(const std::string& name_or_id) const;
+
+  // Removes what interrupted commands left in tmp/ (staging areas nobody holds).
+  void clean_tmp();
+
+ private:
+  template <typename T>
+  std::vector<T> load(const char* file) const;
+  template <typename T>
+  void save(const char* file, const std::vector<T>& items);
+
+  std::filesystem::path root_;
+  const Logger& logger_;
+};
+
+}  // namespace hutch

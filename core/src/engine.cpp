@@ -1,0 +1,682 @@
+#include "hutch/engine.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "hutch/digest.hpp"
+#include "hutch/image_ref.hpp"
+#include "hutch/layer_tar.hpp"
+#include "hutch/oci_spec.hpp"
+
+namespace hutch {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Engine::LoadedBackends {
+  std::unique_ptr<StorageDriver> storage;
+  BackendInfo storage_info;
+  std::unique_ptr<RuntimeBackend> runtime;
+  BackendInfo runtime_info;
+  std::map<std::string, std::unique_ptr<NetworkBackend>> networks;
+  std::map<std::string, BackendInfo> network_info;
+};
+
+EnginePaths resolve_paths(const Config& config, uid_t host_uid) {
+  EnginePaths p;
+  p.store_root = config.root ? *config.root : default_store_root(host_uid);
+  if (config.runroot) {
+    p.run_root = *config.runroot;
+    p.run_root_why = "configured";
+  } else {
+    RunRoot r = default_run_root(host_uid);
+    p.run_root = r.path;
+    p.run_root_why = r.why;
+  }
+  return p;
+}
+
+Engine::Engine(Config config, EnginePaths paths, RootlessInfo rootless, const Logger& logger)
+    : config_(std::move(config)),
+      paths_(std::move(paths)),
+      rootless_(rootless),
+      logger_(logger),
+      loader_(PluginLoader::default_search_path(config_.plugin_dirs)),
+      backends_(std::make_unique<LoadedBackends>()) {}
+
+Engine::~Engine() = default;
+
+Store& Engine::store() {
+  if (!store_) store_ = std::make_unique<Store>(paths_.store_root, logger_);
+  return *store_;
+}
+
+namespace {
+
+PluginContext make_context(const Config& config, const EnginePaths& paths, const RootlessInfo& rootless,
+                           const Logger& logger, const std::string& name, const fs::path& state) {
+  PluginContext ctx;
+  if (config.plugins.contains(name)) ctx.config = config.plugins[name];
+  ctx.store_root = paths.store_root;
+  ctx.run_root = paths.run_root;
+  ctx.plugin_state = state;
+  ctx.rootless = rootless;
+  ctx.logger = &logger;
+  return ctx;
+}
+
+std::string why_of(const Setting& s) { return s.source == "default" ? "the default" : "set by " + s.source; }
+
+std::string host_architecture() {
+  struct utsname u;
+  uname(&u);
+  std::string m = u.machine;
+  if (m == "x86_64") return "amd64";
+  if (m == "aarch64") return "arm64";
+  if (m.rfind("arm", 0) == 0) return "arm";
+  if (m == "i686" || m == "i386") return "386";
+  return m;
+}
+
+const char* kAdjectives[] = {"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+                             "nimble", "proud", "quiet", "rapid", "sharp", "tender", "vivid", "witty", "zen", "bold"};
+const char* kNouns[] = {"hare", "otter", "badger", "heron", "lynx", "marten", "newt", "owl", "puffin", "raven",
+                        "stoat", "tern", "vole", "wren", "yak", "ibex", "koala", "lemur", "mole", "finch"};
+
+}  // namespace
+
+StorageDriver& Engine::storage() {
+  auto& b = *backends_;
+  if (b.storage) return *b.storage;
+  std::string name = config_.storage_driver.value;
+  std::string why = why_of(config_.storage_driver);
+  fs::path recorded_file = paths_.store_root / "storage-driver";
+  std::string recorded;
+  try {
+    recorded = read_file(recorded_file);
+    while (!recorded.empty() && (recorded.back() == '\n' || recorded.back() == ' ')) recorded.pop_back();
+  } catch (const Error&) {
+  }
+  if (!recorded.empty() && recorded != name) {
+    if (config_.storage_driver.source != "default")
+      throw Error(Errc::kConfig, "the store " + paths_.store_root.string() + " was made by the \"" + recorded +
+                                     "\" storage driver, not \"" + name + "\" (" + why +
+                                     "); use --storage-driver " + recorded + ", or another --root for a new store");
+    name = recorded;
+    why = "recorded in the store";
+  }
+  store();  // the store's directories exist before the driver makes its own
+  b.storage = loader_.create<StorageDriver>(
+      name, make_context(config_, paths_, rootless_, logger_, name, paths_.store_root / name), &b.storage_info.plugin);
+  b.storage_info = {"storage", name, why, b.storage_info.plugin, b.storage->capabilities().description};
+  if (recorded.empty()) write_file_atomic(recorded_file, name + "\n", 0600);
+  return *b.storage;
+}
+
+RuntimeBackend& Engine::runtime() {
+  auto& b = *backends_;
+  if (b.runtime) return *b.runtime;
+  const std::string& name = config_.runtime.value;
+  b.runtime = loader_.create<RuntimeBackend>(
+      name, make_context(config_, paths_, rootless_, logger_, name, paths_.run_root / name), &b.runtime_info.plugin);
+  b.runtime_info = {"runtime", name, why_of(config_.runtime), b.runtime_info.plugin,
+                    b.runtime->capabilities().description};
+  return *b.runtime;
+}
+
+NetworkBackend& Engine::network(const std::string& requested) {
+  auto& b = *backends_;
+  std::string name = requested.empty() ? config_.network.value : requested;
+  if (auto it = b.networks.find(name); it != b.networks.end()) return *it->second;
+  BackendInfo info;
+  auto backend = loader_.create<NetworkBackend>(
+      name, make_context(config_, paths_, rootless_, logger_, name, paths_.store_root / "networks" / name),
+      &info.plugin);
+  info = {"network", name, requested.empty() ? why_of(config_.network) : "asked for with --network", info.plugin,
+          backend->capabilities().description};
+  b.network_info[name] = info;
+  return *(b.networks[name] = std::move(backend));
+}
+
+std::vector<BackendInfo> Engine::describe_backends() {
+  std::vector<BackendInfo> out;
+  auto attempt = [&](const std::string& family, const std::string& name, auto&& load) {
+    try {
+      out.push_back(load());
+    } catch (const Error& e) {
+      BackendInfo info;
+      info.family = family;
+      info.name = name;
+      info.why = std::string("FAILED: ") + e.what();
+      out.push_back(info);
+    }
+  };
+  attempt("storage", config_.storage_driver.value, [&] {
+    storage();
+    return backends_->storage_info;
+  });
+  attempt("runtime", config_.runtime.value, [&] {
+    runtime();
+    return backends_->runtime_info;
+  });
+  attempt("network", config_.network.value, [&] {
+    network("");
+    return backends_->network_info[config_.network.value];
+  });
+  return out;
+}
+
+void Engine::recover_once() {
+  if (recovered_) return;
+  recovered_ = true;
+  store().clean_tmp();
+  storage().clean_incomplete();
+  // Containers whose hutch process died (kill -9, a reboot): stopped, or gone if --rm.
+  auto containers = store().containers();
+  bool changed = false;
+  std::vector<ContainerRecord> keep;
+  for (auto& c : containers) {
+    bool alive = c.monitor_pid > 0 && process_start_time(c.monitor_pid) == c.monitor_start;
+    if ((c.status == "running" || c.status == "created") && !alive && c.monitor_pid > 0) {
+      changed = true;
+      logger_.info("container " + c.id.substr(0, 12) + " lost its hutch process; marking it exited");
+      try {
+        runtime().remove(c.id);
+      } catch (const Error&) {
+      }
+      if (c.auto_remove) {
+        cleanup_container(c);
+        continue;
+      }
+      c.status = "exited";
+      c.exit_code = 137;
+      c.finished_at = now_rfc3339();
+      c.monitor_pid = 0;
+    }
+    keep.push_back(c);
+  }
+  if (changed) store().save_containers(keep);
+}
+
+ImageRecord Engine::import_image(int fd, const std::string& display_name, const std::string& reference,
+                                 const ImportOptions& options) {
+  ImageRef ref = parse_image_ref(reference);
+  if (!ref.digest.empty()) throw Error(Errc::kInvalidInput, "cannot import to a digest reference \"" + reference + "\"; give NAME[:TAG]");
+  Store& st = store();
+  storage();  // fail early (unknown driver) before reading a large tarball
+  auto staging = st.stage("import");
+  fs::path plain = staging.dir() / "layer.tar";
+  std::uint64_t size = 0;
+  std::string diff_hex = decompress_layer(fd, display_name, plain, &size);
+  std::string diff_id = "sha256:" + diff_hex;
+
+  json image_config = json::object();
+  for (const auto& change : options.changes) {
+    auto sp = change.find_first_of(" =");
+    std::string key = change.substr(0, sp);
+    std::string val = sp == std::string::npos ? "" : change.substr(sp + 1);
+    std::transform(key.begin(), key.end(), key.begin(), ::toupper);
+    auto list = [&](const std::string& v) {
+      try {
+        auto j = json::parse(v);
+        if (j.is_array()) return j;
+      } catch (const json::exception&) {
+      }
+      return json::array({"/bin/sh", "-c", v});
+    };
+    if (key == "CMD") image_config["Cmd"] = list(val);
+    else if (key == "ENTRYPOINT") image_config["Entrypoint"] = list(val);
+    else if (key == "ENV") image_config["Env"].push_back(val.find('=') == std::string::npos ? val + "=" : val);
+    else if (key == "WORKDIR") image_config["WorkingDir"] = val;
+    else if (key == "USER") image_config["User"] = val;
+    else
+      throw Error(Errc::kInvalidInput, "--change \"" + change + "\": only CMD, ENTRYPOINT, ENV, WORKDIR and USER can be set");
+  }
+  std::string created = now_rfc3339();
+  json config = {{"created", created},
+                 {"architecture", host_architecture()},
+                 {"os", "linux"},
+                 {"config", image_config},
+                 {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id}}}},
+                 {"history", {{{"created", created}, {"created_by", "hutch import " + display_name},
+                               {"comment", options.message}}}}};
+
+  auto lock = st.lock(FileLock::Mode::kExclusive);
+  recover_once();
+  std::string layer_blob = st.commit_blob(plain, diff_hex);
+  std::string chain = chain_id("", diff_id);
+  auto layers = st.layers();
+  bool known = std::any_of(layers.begin(), layers.end(), [&](const LayerRecord& l) { return l.id == chain; });
+  if (!storage().has_layer(chain)) storage().create_layer(chain, "", st.blob_path(layer_blob));
+  if (!known) {
+    layers.push_back({chain, "", diff_id, layer_blob, size});
+    st.save_layers(layers);
+  }
+  std::string config_text = config.dump();
+  std::string config_digest = st.put_blob(config_text);
+  json manifest = {{"schemaVersion", 2},
+                   {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                   {"config",
+                    {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                     {"digest", config_digest},
+                     {"size", config_text.size()}}},
+                   {"layers",
+                    {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", layer_blob}, {"size", size}}}}};
+  std::string manifest_digest = st.put_blob(manifest.dump());
+  ImageRecord rec{digest_hex(config_digest), manifest_digest, {ref.full()}, {chain}, size, created};
+  auto images = st.images();
+  for (auto& img : images) img.names.erase(std::remove(img.names.begin(), img.names.end(), ref.full()), img.names.end());
+  images.push_back(rec);
+  st.save_images(images);
+  return rec;
+}
+
+void Engine::tag_image(const std::string& source, const std::string& target) {
+  ImageRef ref = parse_image_ref(target);
+  if (!ref.digest.empty()) throw Error(Errc::kInvalidInput, "cannot tag with a digest: \"" + target + "\"");
+  auto lock = store().lock(FileLock::Mode::kExclusive);
+  auto img = store().find_image(source);
+  if (!img) throw Error(Errc::kNotFound, "no such image: " + source + " (see \"hutch images\")");
+  auto images = store().images();
+  for (auto& i : images) {
+    i.names.erase(std::remove(i.names.begin(), i.names.end(), ref.full()), i.names.end());
+    if (i.id == img->id) i.names.push_back(ref.full());
+  }
+  store().save_images(images);
+}
+
+std::vector<std::string> Engine::remove_image(const std::string& reference, bool force) {
+  Store& st = store();
+  auto lock = st.lock(FileLock::Mode::kExclusive);
+  recover_once();
+  auto img = st.find_image(reference);
+  if (!img) throw Error(Errc::kNotFound, "no such image: " + reference + " (see \"hutch images\")");
+  std::vector<std::string> out;
+  auto images = st.images();
+  auto parsed = try_parse_image_ref(reference);
+  bool by_name = parsed && std::find(img->names.begin(), img->names.end(), parsed->full()) != img->names.end();
+  if (by_name && img->names.size() > 1) {
+    for (auto& i : images)
+      if (i.id == img->id) i.names.erase(std::remove(i.names.begin(), i.names.end(), parsed->full()), i.names.end());
+    st.save_images(images);
+    return {"Untagged: " + parsed->full()};
+  }
+  if (!by_name && img->names.size() > 1 && !force)
+    throw Error(Errc::kInvalidInput, "image " + img->id.substr(0, 12) + " has several names (" +
+                                         std::to_string(img->names.size()) +
+                                         "); remove them one by one, or use \"hutch rmi -f\"");
+  auto containers = st.containers();
+  std::vector<ContainerRecord> keep;
+  for (const auto& c : containers) {
+    if (c.image_id != img->id) {
+      keep.push_back(c);
+      continue;
+    }
+    bool running = c.status == "running" && process_start_time(c.monitor_pid) == c.monitor_start;
+    if (!force || running)
+      throw Error(Errc::kInvalidInput, "image " + img->id.substr(0, 12) + " is in use by container " + c.id.substr(0, 12) +
+                                           " (" + c.name + ")" + (running ? ", which is running" : "") +
+                                           "; remove it first with \"hutch rm " + c.name + "\"" +
+                                           (running ? "" : ", or use \"hutch rmi -f\""));
+    cleanup_container(c);
+  }
+  if (keep.size() != containers.size()) st.save_containers(keep);
+  for (const auto& n : img->names) out.push_back("Untagged: " + n);
+  images.erase(std::remove_if(images.begin(), images.end(), [&](const ImageRecord& i) { return i.id == img->id; }),
+               images.end());
+  st.save_images(images);
+  // Layers no other image stands on go too.
+  std::set<std::string> used;
+  for (const auto& i : images) used.insert(i.layers.begin(), i.layers.end());
+  auto layers = st.layers();
+  std::set<std::string> still_used_blobs;
+  std::vector<LayerRecord> kept_layers;
+  for (const auto& l : layers) {
+    bool mine = std::find(img->layers.begin(), img->layers.end(), l.id) != img->layers.end();
+    if (mine && !used.count(l.id)) {
+      storage().remove_layer(l.id);
+      continue;
+    }
+    kept_layers.push_back(l);
+    still_used_blobs.insert(l.blob);
+  }
+  st.save_layers(kept_layers);
+  for (const auto& l : layers)
+    if (!still_used_blobs.count(l.blob) && !l.blob.empty()) ::unlink(st.blob_path(l.blob).c_str());
+  bool manifest_shared = false, config_shared = false;
+  for (const auto& i : images) {
+    manifest_shared |= i.manifest_digest == img->manifest_digest;
+    config_shared |= i.id == img->id;
+  }
+  if (!manifest_shared && !img->manifest_digest.empty()) ::unlink(st.blob_path(img->manifest_digest).c_str());
+  if (!config_shared) ::unlink(st.blob_path("sha256:" + img->id).c_str());
+  out.push_back("Deleted: " + img->id);
+  return out;
+}
+
+std::vector<ImageRecord> Engine::list_images() {
+  auto lock = store().lock(FileLock::Mode::kShared);
+  return store().images();
+}
+
+json Engine::inspect_image(const std::string& reference) {
+  auto lock = store().lock(FileLock::Mode::kShared);
+  auto img = store().find_image(reference);
+  if (!img) throw Error(Errc::kNotFound, "no such image: " + reference + " (see \"hutch images\")");
+  json config = json::parse(store().read_blob("sha256:" + img->id));
+  json manifest = json::parse(store().read_blob(img->manifest_digest));
+  json cfg = config.value("config", json::object());
+  json out = {{"Id", img->id},
+              {"Digest", img->manifest_digest},
+              {"RepoTags", img->names},
+              {"RepoDigests", json::array()},
+              {"Created", config.value("created", img->created)},
+              {"Architecture", config.value("architecture", "")},
+              {"Os", config.value("os", "")},
+              {"Size", img->size},
+              {"Config",
+               {{"Env", cfg.value("Env", json::array())},
+                {"Cmd", cfg.value("Cmd", json())},
+                {"Entrypoint", cfg.value("Entrypoint", json())},
+                {"WorkingDir", cfg.value("WorkingDir", "")},
+                {"User", cfg.value("User", "")},
+                {"Labels", cfg.value("Labels", json())}}},
+              {"RootFS", {{"Type", "layers"}, {"Layers", config["rootfs"].value("diff_ids", json::array())}}},
+              {"History", config.value("history", json::array())},
+              {"ManifestType", manifest.value("mediaType", "")}};
+  for (const auto& n : img->names) {
+    auto at = n.rfind(':');
+    out["RepoDigests"].push_back(n.substr(0, at) + "@" + img->manifest_digest);
+  }
+  return out;
+}
+
+std::string Engine::unique_name(const std::vector<ContainerRecord>& existing) const {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string hex = random_hex(2);
+    unsigned v = static_cast<unsigned>(std::stoul(hex, nullptr, 16));
+    std::string name = std::string(kAdjectives[v % 20]) + "_" + kNouns[(v / 20) % 20];
+    if (attempt > 10) name += "_" + std::to_string(v);
+    if (std::none_of(existing.begin(), existing.end(), [&](const ContainerRecord& c) { return c.name == name; }))
+      return name;
+  }
+  return "hutch_" + random_hex(6);
+}
+
+void Engine::cleanup_container(const ContainerRecord& c) {
+  try {
+    storage().unmount(c.id);
+    storage().remove_container_fs(c.id);
+  } catch (const Error& e) {
+    logger_.warn("cannot remove the filesystem of container " + c.id.substr(0, 12) + ": " + e.what());
+  }
+  try {
+    remove_tree(store().container_dir(c.id));
+  } catch (const Error& e) {
+    logger_.warn("cannot remove " + store().container_dir(c.id).string() + ": " + e.what());
+  }
+}
+
+namespace {
+
+// Blocks the signals a foreground run forwards; restores the mask when done.
+class SignalForwarding {
+ public:
+  SignalForwarding() {
+    sigemptyset(&set_);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM, SIGCHLD})
+      sigaddset(&set_, s);
+    sigprocmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~SignalForwarding() { sigprocmask(SIG_SETMASK, &old_, nullptr); }
+  const sigset_t& set() const { return set_; }
+
+ private:
+  sigset_t set_, old_;
+};
+
+int wait_forwarding(pid_t pid, const sigset_t& set) {
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&set, &info);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("sigwaitinfo");
+    }
+    if (sig != SIGCHLD) {
+      ::kill(pid, sig);
+      continue;
+    }
+    // Reap everything that ended (reparented orphans too, as a subreaper must).
+    for (;;) {
+      int status = 0;
+      pid_t r = waitpid(-1, &status, WNOHANG);
+      if (r <= 0) break;
+      if (r == pid) {
+        if (WIFEXITED(status)) return WEXITSTATUS(status);
+        if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      }
+    }
+  }
+}
+
+std::vector<std::string> parse_entrypoint(const std::string& text) {
+  if (text.empty()) return {};
+  if (text[0] == '[') {
+    try {
+      auto j = json::parse(text);
+      if (j.is_array()) return j.get<std::vector<std::string>>();
+    } catch (const json::exception&) {
+    }
+  }
+  return {text};
+}
+
+}  // namespace
+
+int Engine::run(const RunOptions& o) {
+  Store& st = store();
+  if (!o.workdir.empty() && o.workdir[0] != '/')
+    throw Error(Errc::kUsage, "the working directory \"" + o.workdir + "\" must be an absolute path");
+  std::vector<std::string> extra_env;
+  for (const auto& f : o.env_files) {
+    auto v = read_env_file(f);
+    extra_env.insert(extra_env.end(), v.begin(), v.end());
+  }
+  extra_env.insert(extra_env.end(), o.env.begin(), o.env.end());
+
+  NetworkBackend& net = network(o.network);
+  RuntimeBackend& rt = runtime();
+  StorageDriver& sd = storage();
+
+  ContainerRecord rec;
+  ImageRecord image;
+  ImageConfig icfg;
+  {
+    auto lock = st.lock(FileLock::Mode::kExclusive);
+    recover_once();
+    auto img = st.find_image(o.image);
+    if (!img) throw Error(Errc::kNotFound, "no such image: " + o.image + " (see \"hutch images\", or \"hutch import\" one)");
+    image = *img;
+    icfg = parse_image_config(json::parse(st.read_blob("sha256:" + image.id)));
+    auto containers = st.containers();
+    if (!o.name.empty()) {
+      for (const auto& c : containers)
+        if (c.name == o.name)
+          throw Error(Errc::kAlreadyExists, "the container name \"" + o.name + "\" is already in use by " +
+                                                c.id.substr(0, 12) + "; remove it with \"hutch rm " + o.name +
+                                                "\" or choose another --name");
+    }
+    rec.id = random_hex(32);
+    rec.name = o.name.empty() ? unique_name(containers) : o.name;
+    rec.image_id = image.id;
+    rec.image_name = image.names.empty() ? image.id.substr(0, 12) : image.names.front();
+    rec.created = now_rfc3339();
+    rec.runtime = config_.runtime.value;
+    rec.network = o.network.empty() ? config_.network.value : o.network;
+    rec.auto_remove = o.remove;
+    rec.monitor_pid = getpid();
+    rec.monitor_start = process_start_time(getpid());
+    make_dirs(st.container_dir(rec.id), 0700);
+    sd.create_container_fs(rec.id, image.layers.back());
+    containers.push_back(rec);
+    st.save_containers(containers);
+  }
+
+  auto set_status = [&](const std::function<void(ContainerRecord&)>& change) {
+    auto lock = st.lock(FileLock::Mode::kExclusive);
+    auto containers = st.containers();
+    for (auto& c : containers)
+      if (c.id == rec.id) change(c);
+    st.save_containers(containers);
+  };
+  auto finish = [&](int code, bool started) {
+    try {
+      rt.remove(rec.id);
+    } catch (const Error&) {
+    }
+    if (o.remove) {
+      auto lock = st.lock(FileLock::Mode::kExclusive);
+      cleanup_container(rec);
+      auto containers = st.containers();
+      containers.erase(std::remove_if(containers.begin(), containers.end(),
+                                      [&](const ContainerRecord& c) { return c.id == rec.id; }),
+                       containers.end());
+      st.save_containers(containers);
+    } else {
+      set_status([&](ContainerRecord& c) {
+        c.status = started ? "exited" : "created";
+        c.exit_code = code;
+        c.finished_at = now_rfc3339();
+        c.monitor_pid = 0;
+      });
+    }
+  };
+
+  NetworkRequest netreq{rec.id, rec.network};
+  int code = 125;
+  bool started = false;
+  try {
+    fs::path bundle = st.container_dir(rec.id);
+    fs::path rootfs = sd.mount(rec.id);
+    SpecInputs in;
+    in.rootfs = rootfs;
+    in.user = resolve_user(rootfs, o.user.empty() ? icfg.user : o.user);
+    in.hostname = o.hostname.empty() ? rec.id.substr(0, 12) : o.hostname;
+    std::vector<std::string> args;
+    if (o.entrypoint) {
+      args = parse_entrypoint(*o.entrypoint);
+      args.insert(args.end(), o.command.begin(), o.command.end());
+    } else {
+      args = icfg.entrypoint;
+      const auto& cmd = o.command.empty() ? icfg.cmd : o.command;
+      args.insert(args.end(), cmd.begin(), cmd.end());
+    }
+    if (args.empty())
+      throw Error(Errc::kUsage, "no command given for image " + o.image +
+                                    ", and it has no CMD or ENTRYPOINT; give one after the image name");
+    rec.command = args;
+    in.args = args;
+    in.env = merge_env(icfg.env, extra_env, in.hostname, in.user.home, o.tty);
+    in.cwd = o.workdir.empty() ? (icfg.working_dir.empty() ? "/" : icfg.working_dir) : o.workdir;
+    in.network = net.plan(netreq);
+    in.read_only = o.read_only;
+    // /etc/hostname, /etc/hosts and /etc/resolv.conf are the container's own, bind-mounted.
+    write_file_atomic(bundle / "hostname", in.hostname + "\n");
+    std::string hosts = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    std::string resolv;
+    if (in.network.copy_host_dns) {
+      try {
+        resolv = read_file("/etc/resolv.conf");
+      } catch (const Error&) {
+      }
+    }
+    for (const auto& ns : in.network.nameservers) resolv += "nameserver " + ns + "\n";
+    hosts += "127.0.1.1\t" + in.hostname + "\n";
+    write_file_atomic(bundle / "hosts", hosts);
+    write_file_atomic(bundle / "resolv.conf", resolv);
+    in.file_binds = {{"/etc/hostname", bundle / "hostname"},
+                     {"/etc/hosts", bundle / "hosts"},
+                     {"/etc/resolv.conf", bundle / "resolv.conf"}};
+    write_file_atomic(bundle / "config.json", generate_spec(in).dump(1) + "\n", 0600);
+
+    int devnull = -1;
+    RuntimeIo io;
+    if (!o.interactive) {
+      devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      io.stdin_fd = devnull;
+    }
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    SignalForwarding signals;
+    pid_t pid = rt.create(rec.id, bundle, io);
+    if (devnull >= 0) ::close(devnull);
+    try {
+      net.attach(netreq, pid);
+      rt.start(rec.id);
+    } catch (...) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      throw;
+    }
+    started = true;
+    if (!o.remove)
+      set_status([&](ContainerRecord& c) {
+        c.status = "running";
+        c.pid = pid;
+        c.command = rec.command;
+        c.started_at = now_rfc3339();
+      });
+    code = wait_forwarding(pid, signals.set());
+    net.detach(netreq);
+  } catch (Error& e) {
+    finish(125, started);
+    throw;
+  } catch (...) {
+    finish(125, started);
+    throw;
+  }
+  finish(code, started);
+  return code;
+}
+
+std::vector<ContainerRecord> Engine::list_containers() {
+  auto lock = store().lock(FileLock::Mode::kShared);
+  auto all = store().containers();
+  for (auto& c : all)
+    if ((c.status == "running" || c.status == "created") && c.monitor_pid > 0 &&
+        process_start_time(c.monitor_pid) != c.monitor_start)
+      c.status = "exited";  // its hutch died; the next changing command records it
+  return all;
+}
+
+void Engine::remove_container(const std::string& name_or_id, bool force) {
+  Store& st = store();
+  auto lock = st.lock(FileLock::Mode::kExclusive);
+  recover_once();
+  auto c = st.find_container(name_or_id);
+  if (!c) throw Error(Errc::kNotFound, "no such container: " + name_or_id + " (see \"hutch ps -a\")");
+  bool running = c->status == "running" && c->monitor_pid > 0 && process_start_time(c->monitor_pid) == c->monitor_start;
+  if (running && !force)
+    throw Error(Errc::kInvalidInput, "container " + c->name + " is running; stop it first, or use \"hutch rm -f\"");
+  if (running) {
+    try {
+      runtime().kill(c->id, SIGKILL);
+    } catch (const Error&) {
+    }
+  }
+  cleanup_container(*c);
+  auto all = st.containers();
+  all.erase(std::remove_if(all.begin(), all.end(), [&](const ContainerRecord& r) { return r.id == c->id; }), all.end());
+  st.save_containers(all);
+}
+
+}  // namespace hutch

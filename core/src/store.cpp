@@ -1,0 +1,261 @@
+#include "hutch/store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <sstream>
+
+#include "hutch/digest.hpp"
+#include "hutch/error.hpp"
+#include "hutch/image_ref.hpp"
+#include "hutch/paths.hpp"
+
+namespace hutch {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+void to_json(json& j, const LayerRecord& r) {
+  j = json{{"id", r.id}, {"parent", r.parent}, {"diff_id", r.diff_id}, {"blob", r.blob}, {"size", r.size}};
+}
+void from_json(const json& j, LayerRecord& r) {
+  r.id = j.at("id").get<std::string>();
+  r.parent = j.value("parent", "");
+  r.diff_id = j.at("diff_id").get<std::string>();
+  r.blob = j.value("blob", "");
+  r.size = j.value("size", std::uint64_t{0});
+}
+void to_json(json& j, const ImageRecord& r) {
+  j = json{{"id", r.id},         {"manifest_digest", r.manifest_digest}, {"names", r.names},
+           {"layers", r.layers}, {"size", r.size},                       {"created", r.created}};
+}
+void from_json(const json& j, ImageRecord& r) {
+  r.id = j.at("id").get<std::string>();
+  r.manifest_digest = j.value("manifest_digest", "");
+  r.names = j.value("names", std::vector<std::string>{});
+  r.layers = j.value("layers", std::vector<std::string>{});
+  r.size = j.value("size", std::uint64_t{0});
+  r.created = j.value("created", "");
+}
+void to_json(json& j, const ContainerRecord& r) {
+  j = json{{"id", r.id},
+           {"name", r.name},
+           {"image_id", r.image_id},
+           {"image_name", r.image_name},
+           {"command", r.command},
+           {"created", r.created},
+           {"status", r.status},
+           {"exit_code", r.exit_code},
+           {"pid", r.pid},
+           {"runtime", r.runtime},
+           {"network", r.network},
+           {"auto_remove", r.auto_remove},
+           {"started_at", r.started_at},
+           {"finished_at", r.finished_at},
+           {"monitor_pid", r.monitor_pid},
+           {"monitor_start", r.monitor_start}};
+}
+void from_json(const json& j, ContainerRecord& r) {
+  r.id = j.at("id").get<std::string>();
+  r.name = j.value("name", "");
+  r.image_id = j.value("image_id", "");
+  r.image_name = j.value("image_name", "");
+  r.command = j.value("command", std::vector<std::string>{});
+  r.created = j.value("created", "");
+  r.status = j.value("status", "created");
+  r.exit_code = j.value("exit_code", 0);
+  r.pid = j.value("pid", 0);
+  r.runtime = j.value("runtime", "");
+  r.network = j.value("network", "");
+  r.auto_remove = j.value("auto_remove", false);
+  r.started_at = j.value("started_at", "");
+  r.finished_at = j.value("finished_at", "");
+  r.monitor_pid = j.value("monitor_pid", 0);
+  r.monitor_start = j.value("monitor_start", 0ULL);
+}
+
+unsigned long long process_start_time(pid_t pid) {
+  std::string stat;
+  try {
+    stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const Error&) {
+    return 0;
+  }
+  auto rp = stat.rfind(')');
+  if (rp == std::string::npos || rp + 2 >= stat.size()) return 0;
+  std::istringstream in(stat.substr(rp + 2));
+  std::string field;
+  for (int i = 3; i < 22 && (in >> field); ++i) {
+  }
+  unsigned long long st = 0;
+  in >> st;
+  return st;
+}
+
+std::string chain_id(const std::string& parent_chain_id_hex, const std::string& diff_id) {
+  if (parent_chain_id_hex.empty()) return digest_hex(diff_id);
+  return sha256_hex("sha256:" + parent_chain_id_hex + " " + diff_id);
+}
+
+std::string now_rfc3339() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[96];
+  snprintf(out, sizeof out, "%s.%09ldZ", buf, ts.tv_nsec);
+  return out;
+}
+
+Store::Store(fs::path root, const Logger& logger) : root_(std::move(root)), logger_(logger) {
+  make_dirs(root_, 0700);
+  make_dirs(root_ / "blobs" / "sha256", 0700);
+  make_dirs(root_ / "containers", 0700);
+  make_dirs(root_ / "tmp", 0700);
+}
+
+FileLock Store::lock(FileLock::Mode mode) const { return FileLock(root_ / "store.lock", mode); }
+
+fs::path Store::blob_path(const std::string& digest) const { return root_ / "blobs" / "sha256" / digest_hex(digest); }
+
+bool Store::has_blob(const std::string& digest) const {
+  struct stat st;
+  return ::stat(blob_path(digest).c_str(), &st) == 0;
+}
+
+std::string Store::commit_blob(const fs::path& file, const std::string& hex) {
+  std::string digest = "sha256:" + hex;
+  fs::path dest = blob_path(digest);
+  if (has_blob(digest)) {
+    ::unlink(file.c_str());
+    return digest;
+  }
+  if (::rename(file.c_str(), dest.c_str()) != 0) throw_errno("cannot store blob " + digest);
+  return digest;
+}
+
+std::string Store::put_blob(const std::string& content) {
+  std::string hex = sha256_hex(content);
+  std::string digest = "sha256:" + hex;
+  if (!has_blob(digest)) write_file_atomic(blob_path(digest), content);
+  return digest;
+}
+
+std::string Store::read_blob(const std::string& digest) const { return read_file(blob_path(digest)); }
+
+Store::Staging::~Staging() {
+  if (dir_.empty()) return;
+  try {
+    remove_tree(dir_);
+  } catch (const Error&) {
+  }
+  fs::path lock_file = dir_;
+  lock_file += ".lock";
+  ::unlink(lock_file.c_str());
+}
+
+Store::Staging Store::stage(const std::string& what) const {
+  fs::path dir = tmp_dir() / (what + "-" + random_hex(8));
+  fs::path lock_file = dir;
+  lock_file += ".lock";
+  FileLock lock(lock_file, FileLock::Mode::kExclusive);  // taken before the directory exists
+  if (::mkdir(dir.c_str(), 0700) != 0) throw_errno("cannot create " + dir.string());
+  return Staging(dir, std::move(lock));
+}
+
+template <typename T>
+std::vector<T> Store::load(const char* file) const {
+  fs::path p = root_ / file;
+  std::string text;
+  try {
+    text = read_file(p);
+  } catch (const Error& e) {
+    if (e.code() == Errc::kNotFound) return {};
+    throw;
+  }
+  try {
+    return json::parse(text).get<std::vector<T>>();
+  } catch (const json::exception& e) {
+    throw Error(Errc::kInternal, p.string() + " is corrupt (" + e.what() +
+                                     "); restore it from a backup or remove the store with \"hutch system reset\"");
+  }
+}
+
+template <typename T>
+void Store::save(const char* file, const std::vector<T>& items) {
+  write_file_atomic(root_ / file, json(items).dump(1) + "\n", 0600);
+}
+
+std::vector<LayerRecord> Store::layers() const { return load<LayerRecord>("layers.json"); }
+void Store::save_layers(const std::vector<LayerRecord>& v) { save("layers.json", v); }
+std::vector<ImageRecord> Store::images() const { return load<ImageRecord>("images.json"); }
+void Store::save_images(const std::vector<ImageRecord>& v) { save("images.json", v); }
+std::vector<ContainerRecord> Store::containers() const { return load<ContainerRecord>("containers.json"); }
+void Store::save_containers(const std::vector<ContainerRecord>& v) { save("containers.json", v); }
+
+std::optional<ImageRecord> Store::find_image(const std::string& reference) const {
+  auto all = images();
+  std::string ref = reference;
+  if (ref.rfind("sha256:", 0) == 0) ref = ref.substr(7);
+  for (const auto& img : all)
+    if (img.id == ref) return img;
+  if (auto parsed = try_parse_image_ref(reference)) {
+    std::string full = parsed->full();
+    for (const auto& img : all)
+      for (const auto& n : img.names)
+        if (n == full) return img;
+  }
+  // A unique ID prefix (at least 3 hex digits).
+  bool hex = ref.size() >= 3 && ref.size() < 64 && ref.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (hex) {
+    std::optional<ImageRecord> found;
+    for (const auto& img : all) {
+      if (img.id.compare(0, ref.size(), ref) == 0) {
+        if (found)
+          throw Error(Errc::kInvalidInput, "the ID prefix \"" + ref + "\" matches more than one image; give more digits");
+        found = img;
+      }
+    }
+    return found;
+  }
+  return std::nullopt;
+}
+
+std::optional<ContainerRecord> Store::find_container(const std::string& name_or_id) const {
+  auto all = containers();
+  for (const auto& c : all)
+    if (c.id == name_or_id || c.name == name_or_id) return c;
+  std::optional<ContainerRecord> found;
+  if (name_or_id.size() >= 3)
+    for (const auto& c : all)
+      if (c.id.compare(0, name_or_id.size(), name_or_id) == 0) {
+        if (found)
+          throw Error(Errc::kInvalidInput, "the ID prefix \"" + name_or_id + "\" matches more than one container");
+        found = c;
+      }
+  return found;
+}
+
+void Store::clean_tmp() {
+  std::error_code ec;
+  for (fs::directory_iterator it(tmp_dir(), ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".lock") continue;
+    fs::path lock_file = it->path();
+    lock_file += ".lock";
+    FileLock held = FileLock::try_lock(lock_file, FileLock::Mode::kExclusive);
+    if (!held.held()) continue;  // a live command's staging area
+    logger_.info("removing what an interrupted command left: " + it->path().string());
+    ::unlink(lock_file.c_str());
+    try {
+      remove_tree(it->path());
+    } catch (const Error& e) {
+      logger_.warn("cannot remove leftover " + it->path().string() + ": " + e.what());
+    }
+  }
+}
+
+}  // namespace hutch

@@ -1,0 +1,145 @@
+// vfs: every layer and container filesystem a full copy. Slow to create, works everywhere.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "hutch/abi.hpp"
+#include "hutch/layer_tar.hpp"
+#include "hutch/paths.hpp"
+#include "hutch/storage.hpp"
+
+namespace hutch::storage::vfs {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kIncomplete = ".incomplete-";
+
+class DirFd {
+ public:
+  explicit DirFd(const fs::path& p) : fd_(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) {
+    if (fd_ < 0) throw_errno("cannot open " + p.string());
+  }
+  ~DirFd() { ::close(fd_); }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+class VfsDriver final : public StorageDriver {
+ public:
+  explicit VfsDriver(const PluginContext& ctx) : ctx_(ctx), layers_(ctx.plugin_state / "layers"),
+                                                  containers_(ctx.plugin_state / "containers") {
+    make_dirs(layers_, 0700);
+    make_dirs(containers_, 0700);
+  }
+
+  StorageCapabilities capabilities() const override {
+    return {false, false, "full copies of every layer and container (works on any filesystem)"};
+  }
+
+  void create_layer(const std::string& id, const std::string& parent, const fs::path& layer_tar) override {
+    fs::path staging = layers_ / (id + kIncomplete + random_hex(4));
+    if (::mkdir(staging.c_str(), 0755) != 0) throw_errno("cannot create " + staging.string());
+    try {
+      DirFd dst(staging);
+      if (!parent.empty()) {
+        DirFd src(layer_path(parent));
+        copy_tree(src.get(), dst.get());
+      }
+      ApplyOptions opts;
+      opts.squash_ownership = ctx_.rootless.mode == UsernsMode::kSingleId;
+      opts.uid_count = ctx_.rootless.uid_count;
+      opts.gid_count = ctx_.rootless.gid_count;
+      opts.logger = ctx_.logger;
+      apply_layer_tar(dst.get(), layer_tar, opts);
+      if (::syncfs(dst.get()) != 0) throw_errno("cannot sync " + staging.string());
+    } catch (...) {
+      remove_tree(staging);
+      throw;
+    }
+    // Visible only now, and all at once.
+    if (::rename(staging.c_str(), layer_path(id).c_str()) != 0) {
+      int e = errno;
+      remove_tree(staging);
+      if (e == EEXIST || e == ENOTEMPTY) return;  // made meanwhile: same content by its key
+      throw system_error("cannot commit layer " + id, e);
+    }
+  }
+
+  bool has_layer(const std::string& id) const override {
+    struct stat st;
+    return ::stat(layer_path(id).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+
+  void remove_layer(const std::string& id) override { remove_tree(layer_path(id)); }
+
+  std::vector<std::string> list_layers() const override {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (fs::directory_iterator it(layers_, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string n = it->path().filename().string();
+      if (n.find(kIncomplete) == std::string::npos) out.push_back(n);
+    }
+    return out;
+  }
+
+  void create_container_fs(const std::string& container_id, const std::string& top_layer) override {
+    fs::path staging = containers_ / (container_id + kIncomplete + random_hex(4));
+    if (::mkdir(staging.c_str(), 0755) != 0) throw_errno("cannot create " + staging.string());
+    try {
+      DirFd dst(staging);
+      DirFd src(layer_path(top_layer));
+      copy_tree(src.get(), dst.get());
+    } catch (...) {
+      remove_tree(staging);
+      throw;
+    }
+    if (::rename(staging.c_str(), container_path(container_id).c_str()) != 0) {
+      int e = errno;
+      remove_tree(staging);
+      throw system_error("cannot create the filesystem of container " + container_id, e);
+    }
+  }
+
+  fs::path mount(const std::string& container_id) override {
+    fs::path p = container_path(container_id);
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0) throw_errno("the filesystem of container " + container_id + " is missing");
+    return p;
+  }
+
+  void unmount(const std::string&) override {}  // nothing is mounted
+
+  void remove_container_fs(const std::string& container_id) override { remove_tree(container_path(container_id)); }
+
+  void clean_incomplete() override {
+    for (const auto& dir : {layers_, containers_}) {
+      std::error_code ec;
+      for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->path().filename().string().find(kIncomplete) == std::string::npos) continue;
+        if (ctx_.logger) ctx_.logger->info("vfs: removing incomplete " + it->path().string());
+        remove_tree(it->path());
+      }
+    }
+  }
+
+ private:
+  fs::path layer_path(const std::string& id) const { return layers_ / id; }
+  fs::path container_path(const std::string& id) const { return containers_ / id; }
+
+  PluginContext ctx_;
+  fs::path layers_;
+  fs::path containers_;
+};
+
+std::unique_ptr<StorageDriver> make_vfs_driver(const PluginContext& ctx) { return std::make_unique<VfsDriver>(ctx); }
+
+}  // namespace
+
+}  // namespace hutch::storage::vfs
+
+HUTCH_PLUGIN(hutch::StorageDriver, "vfs", "0.1.0", hutch::storage::vfs::make_vfs_driver);

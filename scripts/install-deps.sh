@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of hutch on Debian 12.
+# Usage: sudo scripts/install-deps.sh        (idempotent; needs root)
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo "$0" "$@"
+fi
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(
+  # build
+  build-essential cmake pkg-config git
+  libboost-dev libboost-program-options-dev libboost-filesystem-dev
+  nlohmann-json3-dev libtomlplusplus-dev libgtest-dev libgmock-dev
+  libarchive-dev libsubid-dev libcap-dev libssl-dev
+  # run: subordinate id helpers
+  uidmap
+  # tests: a static busybox to make images from, peers to compare with
+  busybox-static tar procps
+  # benchmark peers
+  podman runc crun fuse-overlayfs slirp4netns
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
