@@ -31,15 +31,14 @@ void print_main_help(const std::vector<std::unique_ptr<Command>>& commands, std:
 }
 
 bool takes_value(const po::options_description& desc, const std::string& token) {
-  std::string name = token;
-  if (name.rfind("--", 0) == 0) name = name.substr(2);
-  else if (name.size() >= 2 && name[0] == '-') name = name.substr(1, 1);
-  if (auto eq = name.find('='); eq != std::string::npos) return false;
-  const po::option_description* d = desc.find_nothrow(name, false, false, false);
-  if (!d && token.rfind("--", 0) != 0) {
-    // -eK=V style: the value is attached.
-    if (token.size() > 2) return false;
-    d = desc.find_nothrow(name, false, false, true);
+  if (token.find('=') != std::string::npos) return false;  // --env=K=V: the value is attached
+  const po::option_description* d = nullptr;
+  if (token.rfind("--", 0) == 0) {
+    d = desc.find_nothrow(token.substr(2), false, false, false);
+  } else {
+    if (token.size() > 2) return false;  // -eK=V, -it: attached value or grouped switches
+    d = desc.find_nothrow(token, false, false, false);
+    if (!d) d = desc.find_nothrow(token.substr(1), false, false, false);
   }
   return d && d->semantic()->max_tokens() > 0;
 }

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -436,6 +437,7 @@ UsernsSession UsernsSession::enter(const fs::path& run_root, const Logger& logge
 }
 
 int pause_process_main(const char* lock_path) {
+  prctl(PR_SET_NAME, "hutch-pause", 0, 0, 0);
   for (int fd = 3; fd < 1024; ++fd) ::close(fd);
   signal(SIGINT, SIG_IGN);
   signal(SIGHUP, SIG_IGN);

@@ -359,8 +359,22 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("cannot keep capabilities", errno);
   if (setgroups(s.additional_gids.size(), s.additional_gids.data()) != 0 && !(errno == EPERM && s.additional_gids.empty()))
     fail("cannot set the supplementary groups", errno);
-  if (setresgid(s.gid, s.gid, s.gid) != 0) fail("cannot set gid " + std::to_string(s.gid), errno);
-  if (setresuid(s.uid, s.uid, s.uid) != 0) fail("cannot set uid " + std::to_string(s.uid), errno);
+  auto unmapped = [](const char* kind, unsigned long id) {
+    fail(std::string("cannot run as ") + kind + " " + std::to_string(id) +
+             ": it is not mapped in the user namespace (without subordinate ranges only 0 is); "
+             "\"hutch info\" says how to add ranges",
+         0);
+  };
+  if (setresgid(s.gid, s.gid, s.gid) != 0) {
+    if (errno == EINVAL) unmapped("gid", s.gid);
+    fail("cannot set gid " + std::to_string(s.gid), errno);
+  }
+  if (setresuid(s.uid, s.uid, s.uid) != 0) {
+    if (errno == EINVAL) unmapped("uid", s.uid);
+    fail("cannot set uid " + std::to_string(s.uid), errno);
+  }
+  // Changing uid made us undumpable, which hides /proc/self/fd (the exec fifo) from us.
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   set_process_caps(s);
   if (s.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no_new_privs", errno);
   if (chdir(s.cwd.c_str()) != 0) fail("cannot change to the working directory " + s.cwd, errno);

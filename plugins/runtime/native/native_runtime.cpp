@@ -15,6 +15,7 @@
 #include "hutch/abi.hpp"
 #include "hutch/paths.hpp"
 #include "hutch/runtime.hpp"
+#include "hutch/store.hpp"
 #include "native_spec.hpp"
 
 namespace hutch::runtime::native {
@@ -51,22 +52,18 @@ void write_proc(pid_t pid, const char* file, const std::string& text) {
   if (n != static_cast<ssize_t>(text.size())) throw system_error("cannot write " + p, e);
 }
 
-unsigned long long start_time_of(pid_t pid) {
+unsigned long long start_time_of(pid_t pid) { return process_start_time(pid); }
+
+// Exists and is not a zombie.
+bool alive(pid_t pid) {
   std::string stat;
   try {
     stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   } catch (const Error&) {
-    return 0;
+    return false;
   }
   auto rp = stat.rfind(')');
-  if (rp == std::string::npos) return 0;
-  std::istringstream in(stat.substr(rp + 2));
-  std::string f;
-  for (int i = 3; i < 22 && (in >> f); ++i) {
-  }
-  unsigned long long st = 0;
-  in >> st;
-  return st;
+  return rp != std::string::npos && rp + 2 < stat.size() && stat[rp + 2] != 'Z';
 }
 
 class NativeRuntime final : public RuntimeBackend {
@@ -93,7 +90,10 @@ class NativeRuntime final : public RuntimeBackend {
       throw_errno("cannot create " + dir.string());
     }
     fs::path fifo = dir / "exec.fifo";
-    if (::mkfifo(fifo.c_str(), 0600) != 0) throw_errno("cannot create " + fifo.string());
+    // Writable by the container's user: it opens the fifo after it dropped to that user
+    // (through /proc/self/fd, so the private state directory around it does not matter).
+    if (::mkfifo(fifo.c_str(), 0622) != 0 || ::chmod(fifo.c_str(), 0622) != 0)
+      throw_errno("cannot create " + fifo.string());
     int fifo_fd = ::open(fifo.c_str(), O_PATH | O_CLOEXEC);
     if (fifo_fd < 0) throw_errno("cannot open " + fifo.string());
 
@@ -191,7 +191,7 @@ class NativeRuntime final : public RuntimeBackend {
         }
       }
       if (r < 0 && errno != EINTR) break;
-      if (::kill(pid, 0) != 0) break;  // it died before it could start
+      if (!alive(pid)) break;  // it died (or is a zombie) before it could start
     }
     ::close(fd);
     ::unlink(fifo.c_str());
