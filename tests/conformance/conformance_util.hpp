@@ -1,0 +1,48 @@
+#pragma once
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "hutch/logger.hpp"
+#include "hutch/paths.hpp"
+#include "hutch/plugin_loader.hpp"
+#include "hutch/userns.hpp"
+
+namespace hutch::conformance {
+
+inline PluginLoader& loader() {
+  static PluginLoader l({HUTCH_BUILD_PLUGIN_DIR});
+  return l;
+}
+
+inline const Logger& quiet_logger() {
+  static Logger l(LogLevel::kError);
+  return l;
+}
+
+class Scratch {
+ public:
+  Scratch() {
+    char tmpl[] = "/tmp/hutch-conf-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~Scratch() { remove_tree(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline PluginContext context_in(const std::filesystem::path& dir, const std::string& name) {
+  PluginContext c;
+  c.store_root = dir / "store";
+  c.run_root = dir / "run";
+  c.plugin_state = dir / "store" / name;
+  make_dirs(c.run_root, 0700);
+  c.rootless = UsernsSession::current();
+  c.logger = &quiet_logger();
+  return c;
+}
+
+}  // namespace hutch::conformance

@@ -1,0 +1,203 @@
+// Applying layer tars: OCI semantics, and hostile archives that must not reach outside.
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "hutch/error.hpp"
+#include "hutch/layer_tar.hpp"
+#include "test_util.hpp"
+
+using namespace hutch;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Entry {
+  std::string path;
+  mode_t type = AE_IFREG;
+  std::string data;  // file content, or symlink/hardlink target
+  mode_t perm = 0644;
+  bool hardlink = false;
+  int uid = 0;
+};
+
+fs::path make_tar(const fs::path& dir, const std::string& name, const std::vector<Entry>& entries) {
+  fs::path out = dir / name;
+  struct archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open_filename(a, out.c_str());
+  for (const auto& e : entries) {
+    struct archive_entry* ae = archive_entry_new();
+    archive_entry_set_pathname(ae, e.path.c_str());
+    archive_entry_set_perm(ae, e.perm);
+    archive_entry_set_uid(ae, e.uid);
+    archive_entry_set_gid(ae, e.uid);
+    archive_entry_set_mtime(ae, 1000000, 0);
+    if (e.hardlink) {
+      archive_entry_set_hardlink(ae, e.data.c_str());
+      archive_entry_set_filetype(ae, AE_IFREG);
+      archive_entry_set_size(ae, 0);
+    } else {
+      archive_entry_set_filetype(ae, e.type);
+      if (e.type == AE_IFLNK) archive_entry_set_symlink(ae, e.data.c_str());
+      archive_entry_set_size(ae, e.type == AE_IFREG ? static_cast<la_int64_t>(e.data.size()) : 0);
+    }
+    archive_write_header(a, ae);
+    if (!e.hardlink && e.type == AE_IFREG) archive_write_data(a, e.data.data(), e.data.size());
+    archive_entry_free(ae);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+class LayerTar : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = tmp_.path() / "root";
+    outside_ = tmp_.path() / "outside";
+    fs::create_directories(root_);
+    fs::create_directories(outside_);
+    root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY);
+    opts_.squash_ownership = getuid() != 0;
+  }
+  void TearDown() override { ::close(root_fd_); }
+  void apply(const std::vector<Entry>& entries) {
+    apply_layer_tar(root_fd_, make_tar(tmp_.path(), "l" + std::to_string(n_++) + ".tar", entries), opts_);
+  }
+  bool outside_untouched() {
+    return fs::is_empty(outside_) && !fs::exists(tmp_.path() / "escaped") && !fs::exists("/tmp/hutch-escaped");
+  }
+  test::TempDir tmp_;
+  fs::path root_, outside_;
+  int root_fd_ = -1;
+  int n_ = 0;
+  ApplyOptions opts_;
+};
+
+TEST_F(LayerTar, FilesDirsSymlinksHardlinksAndModes) {
+  apply({{"bin", AE_IFDIR, "", 0755},
+         {"bin/tool", AE_IFREG, "#!/bin/sh\n", 04755},
+         {"bin/alias", AE_IFLNK, "tool"},
+         {"bin/hard", AE_IFREG, "bin/tool", 0, true},
+         {"tmp", AE_IFDIR, "", 01777},
+         {"deep/er/file", AE_IFREG, "x"}});
+  EXPECT_EQ(slurp(root_ / "bin/tool"), "#!/bin/sh\n");
+  EXPECT_EQ(fs::read_symlink(root_ / "bin/alias"), "tool");
+  struct stat a, b;
+  ASSERT_EQ(stat((root_ / "bin/tool").c_str(), &a), 0);
+  ASSERT_EQ(stat((root_ / "bin/hard").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_mode & 07777, 04755u);
+  EXPECT_EQ(a.st_mtime, 1000000);
+  struct stat t;
+  ASSERT_EQ(stat((root_ / "tmp").c_str(), &t), 0);
+  EXPECT_EQ(t.st_mode & 07777, 01777u);
+  EXPECT_EQ(slurp(root_ / "deep/er/file"), "x");  // parents made on the way
+}
+
+TEST_F(LayerTar, WhiteoutsDeleteFromBelow) {
+  apply({{"etc", AE_IFDIR, "", 0755}, {"etc/a", AE_IFREG, "a"}, {"etc/b", AE_IFREG, "b"},
+         {"opq", AE_IFDIR, "", 0755}, {"opq/old", AE_IFREG, "old"}});
+  apply({{"etc/.wh.a", AE_IFREG, ""}, {"opq/new", AE_IFREG, "new"}, {"opq/.wh..wh..opq", AE_IFREG, ""}});
+  EXPECT_FALSE(fs::exists(root_ / "etc/a"));
+  EXPECT_TRUE(fs::exists(root_ / "etc/b"));
+  EXPECT_FALSE(fs::exists(root_ / "etc/.wh.a"));
+  EXPECT_FALSE(fs::exists(root_ / "opq/old"));
+  EXPECT_TRUE(fs::exists(root_ / "opq/new"));  // the opaque directory keeps its own layer's files
+  EXPECT_FALSE(fs::exists(root_ / "opq/.wh..wh..opq"));
+}
+
+TEST_F(LayerTar, DotDotAndAbsolutePathsStayInside) {
+  apply({{"../outside/evil", AE_IFREG, "x"}, {"/abs/file", AE_IFREG, "y"}, {"a/../../../escaped", AE_IFREG, "z"}});
+  EXPECT_TRUE(outside_untouched());
+  EXPECT_EQ(slurp(root_ / "outside/evil"), "x");
+  EXPECT_EQ(slurp(root_ / "abs/file"), "y");
+  EXPECT_EQ(slurp(root_ / "escaped"), "z");
+}
+
+TEST_F(LayerTar, SymlinkThenFileCannotEscape) {
+  std::string out = outside_.string();
+  // Followed as the container would follow them, beneath the root, where they lead
+  // nowhere: refused, and nothing is written outside.
+  EXPECT_THROW(apply({{"link", AE_IFLNK, out}, {"link/evil", AE_IFREG, "x"}}), Error);
+  EXPECT_THROW(apply({{"rel", AE_IFLNK, "../../outside"}, {"rel/evil2", AE_IFREG, "y"}}), Error);
+  EXPECT_TRUE(outside_untouched());
+  // A symlink to a directory that exists beneath the root is followed there.
+  apply({{"real", AE_IFDIR, "", 0755}, {"alias", AE_IFLNK, "/real"}, {"alias/file", AE_IFREG, "z"}});
+  EXPECT_EQ(slurp(root_ / "real/file"), "z");
+}
+
+TEST_F(LayerTar, HardlinkOutsideIsRefusedOrContained) {
+  std::ofstream(outside_ / "secret") << "secret";
+  try {
+    apply({{"steal", AE_IFREG, (outside_ / "secret").string(), 0, true}});
+    ADD_FAILURE() << "a hardlink to a file outside was applied";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("steal"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(root_ / "steal"));
+  EXPECT_EQ(slurp(outside_ / "secret"), "secret");
+}
+
+TEST_F(LayerTar, SymlinkParentLeadingOutsideForWhiteout) {
+  std::ofstream(outside_ / "keep") << "keep";
+  apply({{"l", AE_IFLNK, outside_.string()}, {"l/.wh.keep", AE_IFREG, ""}});
+  EXPECT_TRUE(fs::exists(outside_ / "keep"));
+}
+
+TEST_F(LayerTar, OwnerOutsideTheMappingIsAClearError) {
+  opts_.squash_ownership = false;
+  opts_.uid_count = 65537;
+  opts_.gid_count = 65537;
+  try {
+    apply({{"etc", AE_IFDIR, "", 0755, false, 0}, {"etc/file", AE_IFREG, "x", 0644, false, 70000}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("etc/file"), std::string::npos) << m;
+    EXPECT_NE(m.find("70000"), std::string::npos) << m;
+  }
+}
+
+TEST(DecompressLayer, RejectsWhatIsNotATar) {
+  test::TempDir tmp;
+  fs::path junk = tmp.path() / "junk.txt";
+  std::ofstream(junk) << "this is not a tar archive at all, just words\n";
+  int fd = ::open(junk.c_str(), O_RDONLY);
+  try {
+    decompress_layer(fd, "junk.txt", tmp.path() / "out.tar");
+    ADD_FAILURE() << "accepted a text file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("junk.txt"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("not a tar"), std::string::npos) << e.what();
+  }
+  ::close(fd);
+}
+
+TEST(DecompressLayer, GzipGivesTheDiffIdOfThePlainTar) {
+  test::TempDir tmp;
+  fs::path plain = make_tar(tmp.path(), "a.tar", {{"hello", AE_IFREG, "hello world\n"}});
+  std::string cmd = "gzip -k -c " + plain.string() + " > " + plain.string() + ".gz";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  int fd = ::open((plain.string() + ".gz").c_str(), O_RDONLY);
+  std::uint64_t size = 0;
+  std::string hex = decompress_layer(fd, "a.tar.gz", tmp.path() / "out.tar", &size);
+  ::close(fd);
+  EXPECT_EQ(size, fs::file_size(plain));
+  EXPECT_EQ(slurp(tmp.path() / "out.tar"), slurp(plain));
+  EXPECT_EQ(hex.size(), 64u);
+}
+
+}  // namespace
