@@ -17,6 +17,7 @@
 #include "hutch/image_ref.hpp"
 #include "hutch/layer_tar.hpp"
 #include "hutch/oci_spec.hpp"
+#include "foreground.hpp"
 
 namespace hutch {
 namespace fs = std::filesystem;
@@ -56,7 +57,11 @@ Engine::Engine(Config config, EnginePaths paths, RootlessInfo rootless, const Lo
 Engine::~Engine() = default;
 
 Store& Engine::store() {
-  if (!store_) store_ = std::make_unique<Store>(paths_.store_root, logger_);
+  if (!store_) {
+    store_ = std::make_unique<Store>(paths_.store_root, logger_);
+    // The store is its metadata and its driver: a bad driver fails every store command.
+    storage();
+  }
   return *store_;
 }
 
@@ -114,7 +119,7 @@ StorageDriver& Engine::storage() {
     name = recorded;
     why = "recorded in the store";
   }
-  store();  // the store's directories exist before the driver makes its own
+  if (!store_) store_ = std::make_unique<Store>(paths_.store_root, logger_);  // its directories first
   b.storage = loader_.create<StorageDriver>(
       name, make_context(config_, paths_, rootless_, logger_, name, paths_.store_root / name), &b.storage_info.plugin);
   b.storage_info = {"storage", name, why, b.storage_info.plugin, b.storage->capabilities().description};
@@ -428,47 +433,6 @@ void Engine::cleanup_container(const ContainerRecord& c) {
 
 namespace {
 
-// Blocks the signals a foreground run forwards; restores the mask when done.
-class SignalForwarding {
- public:
-  SignalForwarding() {
-    sigemptyset(&set_);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM, SIGCHLD})
-      sigaddset(&set_, s);
-    sigprocmask(SIG_BLOCK, &set_, &old_);
-  }
-  ~SignalForwarding() { sigprocmask(SIG_SETMASK, &old_, nullptr); }
-  const sigset_t& set() const { return set_; }
-
- private:
-  sigset_t set_, old_;
-};
-
-int wait_forwarding(pid_t pid, const sigset_t& set) {
-  for (;;) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&set, &info);
-    if (sig < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("sigwaitinfo");
-    }
-    if (sig != SIGCHLD) {
-      ::kill(pid, sig);
-      continue;
-    }
-    // Reap everything that ended (reparented orphans too, as a subreaper must).
-    for (;;) {
-      int status = 0;
-      pid_t r = waitpid(-1, &status, WNOHANG);
-      if (r <= 0) break;
-      if (r == pid) {
-        if (WIFEXITED(status)) return WEXITSTATUS(status);
-        if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-      }
-    }
-  }
-}
-
 std::vector<std::string> parse_entrypoint(const std::string& text) {
   if (text.empty()) return {};
   if (text[0] == '[') {
@@ -590,6 +554,7 @@ int Engine::run(const RunOptions& o) {
     in.cwd = o.workdir.empty() ? (icfg.working_dir.empty() ? "/" : icfg.working_dir) : o.workdir;
     in.network = net.plan(netreq);
     in.read_only = o.read_only;
+    in.terminal = o.tty;
     // /etc/hostname, /etc/hosts and /etc/resolv.conf are the container's own, bind-mounted.
     write_file_atomic(bundle / "hostname", in.hostname + "\n");
     std::string hosts = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n";
@@ -611,7 +576,11 @@ int Engine::run(const RunOptions& o) {
 
     int devnull = -1;
     RuntimeIo io;
-    if (!o.interactive) {
+    std::unique_ptr<PseudoTerminal> pty;
+    if (o.tty) {
+      pty = std::make_unique<PseudoTerminal>();
+      io = {pty->slave(), pty->slave(), pty->slave(), true};
+    } else if (!o.interactive) {
       devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       io.stdin_fd = devnull;
     }
@@ -619,6 +588,10 @@ int Engine::run(const RunOptions& o) {
     SignalForwarding signals;
     pid_t pid = rt.create(rec.id, bundle, io);
     if (devnull >= 0) ::close(devnull);
+    if (pty) {
+      pty->close_slave();  // the container holds it now: EIO on the master means it is gone
+      if (o.interactive) pty->make_caller_raw();
+    }
     try {
       net.attach(netreq, pid);
       rt.start(rec.id);
@@ -628,14 +601,13 @@ int Engine::run(const RunOptions& o) {
       throw;
     }
     started = true;
-    if (!o.remove)
-      set_status([&](ContainerRecord& c) {
+    set_status([&](ContainerRecord& c) {
         c.status = "running";
         c.pid = pid;
         c.command = rec.command;
         c.started_at = now_rfc3339();
       });
-    code = wait_forwarding(pid, signals.set());
+    code = wait_foreground(pid, signals.set(), pty.get(), o.interactive);
     net.detach(netreq);
   } catch (Error& e) {
     finish(125, started);

@@ -204,7 +204,7 @@ json generate_spec(const SpecInputs& in) {
   struct rlimit nofile {};
   getrlimit(RLIMIT_NOFILE, &nofile);
   json process = {
-      {"terminal", false},
+      {"terminal", in.terminal},
       {"user", {{"uid", in.user.uid}, {"gid", in.user.gid}}},
       {"args", in.args},
       {"env", in.env},

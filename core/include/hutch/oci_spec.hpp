@@ -48,6 +48,7 @@ struct SpecInputs {
   std::string hostname;
   NetworkPlan network;
   bool read_only = false;
+  bool terminal = false;
   // Files bind-mounted over the image's: destination -> source.
   std::vector<std::pair<std::string, std::filesystem::path>> file_binds;
 };

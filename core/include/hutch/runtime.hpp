@@ -20,6 +20,9 @@ struct RuntimeIo {
   int stdin_fd = 0;
   int stdout_fd = 1;
   int stderr_fd = 2;
+  // The three are a terminal's slave side: the container's process makes it its controlling
+  // terminal in a session of its own (the spec's process.terminal).
+  bool terminal = false;
 };
 
 struct RuntimeState {

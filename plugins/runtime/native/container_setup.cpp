@@ -294,6 +294,11 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
 
 void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_fd) {
   g_sync_fd = sync_fd;
+  if (s.terminal) {
+    // Standard input is the terminal's slave: our controlling terminal, in a session of our own.
+    if (setsid() < 0) fail("setsid", errno);
+    if (ioctl(0, TIOCSCTTY, 0) != 0) fail("cannot make the terminal the controlling terminal", errno);
+  }
   if (map_wait_fd >= 0) {
     char c = 0;
     if (read(map_wait_fd, &c, 1) != 1 || c != 'M') _exit(125);

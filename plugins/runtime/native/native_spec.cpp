@@ -84,6 +84,7 @@ NativeSpec parse_spec(const json& c, const std::filesystem::path& bundle) {
       s.rlimits.push_back({rlimit_resource(r.at("type").get<std::string>()), r.at("soft").get<unsigned long long>(),
                            r.at("hard").get<unsigned long long>()});
     s.no_new_privileges = p.value("noNewPrivileges", false);
+    s.terminal = p.value("terminal", false);
     if (p.contains("oomScoreAdj")) {
       s.has_oom_score_adj = true;
       s.oom_score_adj = p["oomScoreAdj"].get<int>();

@@ -42,6 +42,7 @@ struct NativeSpec {
   std::vector<int> cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
+  bool terminal = false;
   bool has_oom_score_adj = false;
   int oom_score_adj = 0;
   std::filesystem::path root;

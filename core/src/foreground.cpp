@@ -1,0 +1,153 @@
+#include "foreground.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "hutch/error.hpp"
+
+namespace hutch {
+
+SignalForwarding::SignalForwarding() {
+  sigemptyset(&set_);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM, SIGCHLD})
+    sigaddset(&set_, s);
+  sigprocmask(SIG_BLOCK, &set_, &old_);
+}
+
+SignalForwarding::~SignalForwarding() { sigprocmask(SIG_SETMASK, &old_, nullptr); }
+
+PseudoTerminal::PseudoTerminal() {
+  master_ = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master_ < 0) throw_errno("cannot open a pseudo-terminal (/dev/ptmx)");
+  if (grantpt(master_) != 0 || unlockpt(master_) != 0) throw_errno("cannot set up the pseudo-terminal");
+  const char* name = ptsname(master_);
+  if (!name) throw_errno("cannot name the pseudo-terminal");
+  slave_ = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave_ < 0) throw_errno(std::string("cannot open ") + name);
+  copy_window_size();
+}
+
+PseudoTerminal::~PseudoTerminal() {
+  if (restore_) tcsetattr(0, TCSADRAIN, &saved_);
+  close_slave();
+  if (master_ >= 0) ::close(master_);
+}
+
+void PseudoTerminal::close_slave() {
+  if (slave_ >= 0) ::close(slave_);
+  slave_ = -1;
+}
+
+void PseudoTerminal::copy_window_size() {
+  struct winsize ws {};
+  if (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0) ioctl(master_, TIOCSWINSZ, &ws);
+}
+
+void PseudoTerminal::make_caller_raw() {
+  if (!isatty(0) || tcgetattr(0, &saved_) != 0) return;
+  struct termios raw = saved_;
+  cfmakeraw(&raw);
+  if (tcsetattr(0, TCSADRAIN, &raw) == 0) restore_ = true;
+}
+
+namespace {
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd pf {fd, POLLOUT, 0};
+        poll(&pf, 1, 100);
+        continue;
+      }
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Copies what is there now; false when the source is finished (EOF or EIO: no slave left).
+bool pump(int from, int to) {
+  char buf[16384];
+  ssize_t n = ::read(from, buf, sizeof buf);
+  if (n < 0) return errno == EINTR || errno == EAGAIN;
+  if (n == 0) return false;
+  write_all(to, buf, static_cast<size_t>(n));
+  return true;
+}
+
+}  // namespace
+
+int wait_foreground(pid_t pid, const sigset_t& signals, PseudoTerminal* terminal, bool relay_stdin) {
+  int sfd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) throw_errno("signalfd");
+  int master = terminal ? terminal->master() : -1;
+  bool master_open = master >= 0;
+  bool stdin_open = terminal && relay_stdin;
+  int code = -1;
+  while (code < 0) {
+    struct pollfd fds[3];
+    int n = 0;
+    fds[n++] = {sfd, POLLIN, 0};
+    int mi = -1, si = -1;
+    if (master_open) mi = n, fds[n++] = {master, POLLIN, 0};
+    if (stdin_open) si = n, fds[n++] = {0, POLLIN, 0};
+    if (poll(fds, static_cast<nfds_t>(n), -1) < 0) {
+      if (errno == EINTR) continue;
+      ::close(sfd);
+      throw_errno("poll");
+    }
+    if (mi >= 0 && (fds[mi].revents & (POLLIN | POLLHUP | POLLERR))) master_open = pump(master, 1);
+    if (si >= 0 && (fds[si].revents & (POLLIN | POLLHUP | POLLERR))) {
+      if (!pump(0, master)) {
+        stdin_open = false;
+        const char eot = 4;  // end of input, as the terminal's ^D
+        write_all(master, &eot, 1);
+      }
+    }
+    if (!(fds[0].revents & POLLIN)) continue;
+    struct signalfd_siginfo si_info;
+    while (::read(sfd, &si_info, sizeof si_info) == sizeof si_info) {
+      int sig = static_cast<int>(si_info.ssi_signo);
+      if (sig == SIGWINCH && terminal) {
+        terminal->copy_window_size();
+        continue;
+      }
+      if (sig != SIGCHLD) {
+        ::kill(pid, sig);
+        continue;
+      }
+      // Reap everything that ended (reparented orphans too, as a subreaper must).
+      for (;;) {
+        int status = 0;
+        pid_t r = waitpid(-1, &status, WNOHANG);
+        if (r <= 0) break;
+        if (r == pid) code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+    }
+  }
+  ::close(sfd);
+  if (master_open) {
+    // What the container wrote last.
+    int flags = fcntl(master, F_GETFL);
+    fcntl(master, F_SETFL, flags | O_NONBLOCK);
+    while (pump(master, 1)) {
+      struct pollfd pf {master, POLLIN, 0};
+      if (poll(&pf, 1, 50) <= 0) break;
+    }
+  }
+  return code;
+}
+
+}  // namespace hutch
