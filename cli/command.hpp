@@ -54,6 +54,8 @@ class Command {
   // "IMAGE [COMMAND [ARG...]]"
   virtual std::string usage() const = 0;
   virtual bool needs_user_namespace() const = 0;
+  // Only reports on the setup (info, version): no single-ID warning, it shows the mode itself.
+  virtual bool reports_only() const { return false; }
   // Options end at the first positional argument (run, unshare: the rest is the container's).
   virtual bool stops_at_first_positional() const { return false; }
   // -h means something else (run: --hostname); --help still works.

@@ -144,6 +144,7 @@ int main_impl(int argc, char** argv) {
   static Logger logger(config.log_level);
   EnginePaths paths = resolve_paths(config, host_uid);
 
+  if (!cmd->reports_only()) warn_single_id_once(paths.run_root, logger);
   std::optional<UsernsSession> session;
   RootlessInfo rootless;
   if (cmd->needs_user_namespace()) {

@@ -15,6 +15,7 @@ class InfoCommand final : public Command {
   std::string summary() const override { return "Show the engine's setup: plugins, paths, user namespace, host checks"; }
   std::string usage() const override { return ""; }
   bool needs_user_namespace() const override { return false; }
+  bool reports_only() const override { return true; }
   void add_options(po::options_description& o) override {
     o.add_options()("format,f", po::value(&format_), "json for machine-readable output");
   }
@@ -125,6 +126,7 @@ class VersionCommand final : public Command {
   std::string summary() const override { return "Show the version"; }
   std::string usage() const override { return ""; }
   bool needs_user_namespace() const override { return false; }
+  bool reports_only() const override { return true; }
   void add_options(po::options_description&) override {}
   void set_arguments(const std::vector<std::string>& a) override {
     if (!a.empty()) usage_error("\"hutch version\" takes no arguments");

@@ -407,19 +407,6 @@ UsernsSession UsernsSession::enter(const fs::path& run_root, const Logger& logge
     FileLock create(run_root / "userns.create.lock", FileLock::Mode::kExclusive);
     pf = read_live_pid_file(pid_path);
     if (!pf) {
-      if (plan.mode == UsernsMode::kSingleId) {
-        // Said once: until the run root is cleared (a reboot), not on every command.
-        fs::path marker = run_root / "single-id-warned";
-        std::error_code ec;
-        if (!fs::exists(marker, ec)) {
-          logger.warn("running with a single-ID user namespace (only your own uid and gid are mapped; "
-                      "image files are owned by you): " + plan.single_id_reason);
-          try {
-            write_file_atomic(marker, plan.single_id_reason + "\n");
-          } catch (const Error&) {
-          }
-        }
-      }
       pid_t holder = create_namespace(plan, lock_path);
       PidFile created{holder, process_start_time(holder), static_cast<int>(plan.mode)};
       write_file_atomic(pid_path, std::to_string(created.pid) + " " + std::to_string(created.start_time) + " " +
@@ -434,6 +421,23 @@ UsernsSession UsernsSession::enter(const fs::path& run_root, const Logger& logge
   setenv(kEnvUsernsMode, plan.mode == UsernsMode::kSingleId ? "single" : "full", 1);
   s.info_ = current();
   return s;
+}
+
+void warn_single_id_once(const fs::path& run_root, const Logger& logger) {
+  if (getuid() == 0 || inside_hutch_namespace()) return;
+  UsernsPlan plan = plan_user_namespace();
+  if (plan.mode != UsernsMode::kSingleId) return;
+  ensure_private_dir(run_root, plan.uid);
+  // Said once: until the run root is cleared (a reboot), not on every command.
+  fs::path marker = run_root / "single-id-warned";
+  std::error_code ec;
+  if (fs::exists(marker, ec)) return;
+  logger.warn("running with a single-ID user namespace (only your own uid and gid are mapped; "
+              "image files are owned by you): " + plan.single_id_reason);
+  try {
+    write_file_atomic(marker, plan.single_id_reason + "\n");
+  } catch (const Error&) {
+  }
 }
 
 int pause_process_main(const char* lock_path) {

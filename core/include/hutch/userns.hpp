@@ -64,6 +64,9 @@ class HUTCH_API UsernsSession {
   bool created_ = false;
 };
 
+// In single-ID mode, one warning per run root (that is, per boot), saying why and the fix.
+HUTCH_API void warn_single_id_once(const std::filesystem::path& run_root, const Logger& logger);
+
 // The pause process's main, reached through re-exec with _HUTCH_PAUSE set.
 HUTCH_API int pause_process_main(const char* lock_path);
 
