@@ -15,7 +15,7 @@ pkgs=(
   # run: subordinate id helpers
   uidmap
   # tests: a static busybox to make images from, peers to compare with
-  busybox-static tar procps
+  busybox-static tar procps gzip xz-utils zstd util-linux passwd
   # benchmark peers
   podman runc crun fuse-overlayfs slirp4netns
 )
