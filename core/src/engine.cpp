@@ -576,10 +576,11 @@ int Engine::run(const RunOptions& o) {
 
     int devnull = -1;
     RuntimeIo io;
-    std::unique_ptr<PseudoTerminal> pty;
+    std::unique_ptr<ConsoleSocket> console;
+    std::unique_ptr<Terminal> pty;
     if (o.tty) {
-      pty = std::make_unique<PseudoTerminal>();
-      io = {pty->slave(), pty->slave(), pty->slave(), true};
+      console = std::make_unique<ConsoleSocket>(paths_.run_root / ("console-" + rec.id.substr(0, 12) + ".sock"));
+      io.console_socket = console->path();
     } else if (!o.interactive) {
       devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       io.stdin_fd = devnull;
@@ -588,8 +589,15 @@ int Engine::run(const RunOptions& o) {
     SignalForwarding signals;
     pid_t pid = rt.create(rec.id, bundle, io);
     if (devnull >= 0) ::close(devnull);
-    if (pty) {
-      pty->close_slave();  // the container holds it now: EIO on the master means it is gone
+    if (console) {
+      try {
+        pty = std::make_unique<Terminal>(console->receive_master(10000));
+      } catch (...) {
+        ::kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+        throw;
+      }
+      console.reset();
       if (o.interactive) pty->make_caller_raw();
     }
     try {

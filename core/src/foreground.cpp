@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "hutch/error.hpp"
 
@@ -23,34 +26,66 @@ SignalForwarding::SignalForwarding() {
 
 SignalForwarding::~SignalForwarding() { sigprocmask(SIG_SETMASK, &old_, nullptr); }
 
-PseudoTerminal::PseudoTerminal() {
-  master_ = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master_ < 0) throw_errno("cannot open a pseudo-terminal (/dev/ptmx)");
-  if (grantpt(master_) != 0 || unlockpt(master_) != 0) throw_errno("cannot set up the pseudo-terminal");
-  const char* name = ptsname(master_);
-  if (!name) throw_errno("cannot name the pseudo-terminal");
-  slave_ = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave_ < 0) throw_errno(std::string("cannot open ") + name);
-  copy_window_size();
+ConsoleSocket::ConsoleSocket(const std::filesystem::path& path) : path_(path) {
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  if (path.string().size() >= sizeof addr.sun_path)
+    throw Error(Errc::kSystem, "the console socket path " + path.string() + " is too long; use a shorter --runroot");
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw_errno("socket");
+  ::unlink(path.c_str());
+  if (bind(fd_, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, 1) != 0) {
+    int e = errno;
+    ::close(fd_);
+    throw system_error("cannot listen on " + path.string(), e);
+  }
 }
 
-PseudoTerminal::~PseudoTerminal() {
+ConsoleSocket::~ConsoleSocket() {
+  if (fd_ >= 0) ::close(fd_);
+  ::unlink(path_.c_str());
+}
+
+int ConsoleSocket::receive_master(int timeout_ms) {
+  struct pollfd pf {fd_, POLLIN, 0};
+  if (poll(&pf, 1, timeout_ms) <= 0) throw Error(Errc::kRuntime, "the runtime sent no terminal over " + path_.string());
+  int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (conn < 0) throw_errno("accept on " + path_.string());
+  char byte;
+  struct iovec iov {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+  ::close(conn);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (n < 0 || !c || c->cmsg_type != SCM_RIGHTS) throw Error(Errc::kRuntime, "the runtime sent no terminal over " + path_.string());
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+Terminal::Terminal(int master) : master_(master) { copy_window_size(); }
+
+Terminal::~Terminal() {
   if (restore_) tcsetattr(0, TCSADRAIN, &saved_);
-  close_slave();
   if (master_ >= 0) ::close(master_);
 }
 
-void PseudoTerminal::close_slave() {
-  if (slave_ >= 0) ::close(slave_);
-  slave_ = -1;
-}
-
-void PseudoTerminal::copy_window_size() {
+void Terminal::copy_window_size() {
   struct winsize ws {};
-  if (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0) ioctl(master_, TIOCSWINSZ, &ws);
+  if ((ioctl(0, TIOCGWINSZ, &ws) != 0 && ioctl(1, TIOCGWINSZ, &ws) != 0) || ws.ws_row == 0) {
+    ws.ws_row = 24;  // not a terminal on our side: the classic size, as docker gives
+    ws.ws_col = 80;
+  }
+  ioctl(master_, TIOCSWINSZ, &ws);
 }
 
-void PseudoTerminal::make_caller_raw() {
+void Terminal::make_caller_raw() {
   if (!isatty(0) || tcgetattr(0, &saved_) != 0) return;
   struct termios raw = saved_;
   cfmakeraw(&raw);
@@ -89,7 +124,7 @@ bool pump(int from, int to) {
 
 }  // namespace
 
-int wait_foreground(pid_t pid, const sigset_t& signals, PseudoTerminal* terminal, bool relay_stdin) {
+int wait_foreground(pid_t pid, const sigset_t& signals, Terminal* terminal, bool relay_stdin) {
   int sfd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) throw_errno("signalfd");
   int master = terminal ? terminal->master() : -1;

@@ -20,9 +20,10 @@ struct RuntimeIo {
   int stdin_fd = 0;
   int stdout_fd = 1;
   int stderr_fd = 2;
-  // The three are a terminal's slave side: the container's process makes it its controlling
-  // terminal in a session of its own (the spec's process.terminal).
-  bool terminal = false;
+  // With process.terminal in the spec: the runtime makes the container's terminal (in the
+  // container's own /dev/pts) and sends its master over this AF_UNIX socket with SCM_RIGHTS,
+  // as runc and crun do with --console-socket. The three fds above are then unused.
+  std::filesystem::path console_socket;
 };
 
 struct RuntimeState {

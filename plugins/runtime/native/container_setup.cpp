@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -290,15 +291,44 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
 
+// The container's terminal, made in its own /dev/pts: the slave becomes our stdio and
+// controlling terminal, the master goes to whoever listens on the console socket.
+void make_terminal(const NativeSpec& s, int console_fd) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) fail("cannot open /dev/ptmx in the container", errno);
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) != 0) fail("cannot unlock the terminal", errno);
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  if (slave < 0) fail("cannot open the terminal's slave", errno);
+  if (fchown(slave, s.uid, s.gid) != 0) {
+  }  // an unmapped owner keeps root's; the user can still use it through the open fd
+  char byte = 0;
+  struct iovec iov {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &master, sizeof master);
+  if (sendmsg(console_fd, &msg, 0) != 1) fail("cannot send the terminal over the console socket", errno);
+  close(master);
+  close(console_fd);
+  if (setsid() < 0) fail("setsid", errno);
+  for (int fd = 0; fd < 3; ++fd)
+    if (dup2(slave, fd) < 0) fail("cannot make the terminal our stdio", errno);
+  if (ioctl(0, TIOCSCTTY, 0) != 0) fail("cannot make the terminal our controlling terminal", errno);
+  if (slave > 2) close(slave);
+}
+
 }  // namespace
 
-void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_fd) {
+void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_fd, int console_fd) {
   g_sync_fd = sync_fd;
-  if (s.terminal) {
-    // Standard input is the terminal's slave: our controlling terminal, in a session of our own.
-    if (setsid() < 0) fail("setsid", errno);
-    if (ioctl(0, TIOCSCTTY, 0) != 0) fail("cannot make the terminal the controlling terminal", errno);
-  }
   if (map_wait_fd >= 0) {
     char c = 0;
     if (read(map_wait_fd, &c, 1) != 1 || c != 'M') _exit(125);
@@ -359,6 +389,8 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
     close(cwd_fd);
     close(root_now);
   }
+
+  if (s.terminal) make_terminal(s, console_fd);
 
   set_capabilities(s);
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("cannot keep capabilities", errno);

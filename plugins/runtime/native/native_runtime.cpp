@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +86,17 @@ class NativeRuntime final : public RuntimeBackend {
       throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + " is not valid JSON: " + e.what());
     }
     NativeSpec spec = parse_spec(config, bundle);
+    if (spec.terminal && io.console_socket.empty())
+      throw Error(Errc::kInvalidInput, "config.json asks for a terminal (process.terminal), but no console socket was given");
+    int console_fd = -1;
+    if (spec.terminal) {
+      struct sockaddr_un addr {};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, io.console_socket.c_str(), sizeof addr.sun_path - 1);
+      console_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (console_fd < 0 || ::connect(console_fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0)
+        throw_errno("cannot connect to the console socket " + io.console_socket.string());
+    }
     fs::path dir = state_root_ / id;
     if (::mkdir(dir.c_str(), 0700) != 0) {
       if (errno == EEXIST) throw Error(Errc::kAlreadyExists, "container " + id + " already exists in the native runtime");
@@ -122,8 +135,9 @@ class NativeRuntime final : public RuntimeBackend {
       if (io.stderr_fd != 2) dup2(io.stderr_fd, 2);
       // Nothing of ours leaks into the container: every other descriptor closes on exec.
       syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
-      container_main(spec, sync[1], userns ? maps[0] : -1, fifo_fd);
+      container_main(spec, sync[1], userns ? maps[0] : -1, fifo_fd, console_fd);
     }
+    if (console_fd >= 0) ::close(console_fd);
     ::close(sync[1]);
     ::close(fifo_fd);
     if (userns) {

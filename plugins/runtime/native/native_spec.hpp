@@ -61,6 +61,8 @@ NativeSpec parse_spec(const nlohmann::json& config, const std::filesystem::path&
 
 // In the cloned child: set the container up and exec its process. Never returns.
 // `sync_fd` gets "R" when set up (then the child blocks on the exec fifo), or "E<message>".
-[[noreturn]] void container_main(const NativeSpec& spec, int sync_fd, int map_wait_fd, int fifo_fd);
+// With spec.terminal, `console_fd` is connected to the console socket: the child makes its
+// terminal in the container's /dev/pts and sends the master there.
+[[noreturn]] void container_main(const NativeSpec& spec, int sync_fd, int map_wait_fd, int fifo_fd, int console_fd);
 
 }  // namespace hutch::runtime::native
