@@ -196,3 +196,73 @@ TEST_F(LifecycleTest, ConcurrentImportsAndRuns) {
 
 }  // namespace
 }  // namespace hit
+
+namespace hit {
+namespace {
+
+class CrashTest : public HutchTest {};
+
+// hutch killed with SIGKILL in the middle of an import: nothing half-visible, and the next
+// command that changes the store removes what it left.
+TEST_F(CrashTest, KilledImportLeavesNothingVisible) {
+  // A large layer (random data does not compress), so the kill lands mid-import.
+  std::string big = path("big");
+  fs::create_directories(big);
+  ASSERT_EQ(run({"sh", "-c", "head -c 200000000 /dev/urandom > " + big + "/blob"}).code, 0);
+  std::string tarball = path("big.tar");
+  ASSERT_EQ(run({"tar", "--numeric-owner", "--owner=0", "--group=0", "-C", big, "-cf", tarball, "."}).code, 0);
+  fs::remove_all(big);
+  Options o;
+  o.timeout = 120s;
+  bool killed_mid_way = false;
+  for (int delay_ms : {150, 400, 900}) {
+    Proc p(cmd({"import", tarball, "big"}), o);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    p.signal(SIGKILL);
+    Result r = p.wait();
+    if (r.code == 128 + SIGKILL) killed_mid_way = true;
+    Result images = hutch({"images", "-q"});
+    ASSERT_OK(images);
+    if (r.code == 128 + SIGKILL) EXPECT_EQ(images.out, "") << "a killed import left a visible image";
+  }
+  EXPECT_TRUE(killed_mid_way) << "every import finished before it could be killed";
+  // The next changing command cleans up; the store works.
+  std::string id = import_busybox("bb");
+  ASSERT_FALSE(id.empty());
+  size_t leftovers = 0;
+  for (const auto& e : fs::directory_iterator(root_ + "/tmp")) leftovers += e.is_directory();
+  EXPECT_EQ(leftovers, 0u) << "staging directories of the killed imports are still in " << root_ << "/tmp";
+  for (const auto& e : fs::directory_iterator(root_ + "/vfs/layers"))
+    EXPECT_EQ(e.path().filename().string().find("incomplete"), std::string::npos) << e.path();
+  Result ok = hutch({"run", "--rm", "bb", "echo", "fine"});
+  EXPECT_OK(ok);
+  EXPECT_EQ(ok.out, "fine\n");
+}
+
+// hutch killed while its container runs: the container is stopped and recorded as exited by
+// the next command, and can be removed.
+TEST_F(CrashTest, KilledRunIsRecordedAsExited) {
+  import_busybox("bb");
+  Options o;
+  o.timeout = 90s;
+  Proc p(cmd({"run", "--name", "orphan", "bb", "sh", "-c", std::string("echo ready; ") + "while true; do sleep 0.1; done"}),
+         o);
+  ASSERT_TRUE(p.wait_for_stdout("ready\n", 60s)) << p.wait();
+  p.signal(SIGKILL);
+  p.wait();
+  Result rm = hutch({"rm", "orphan"});
+  EXPECT_OK(rm);
+  Result ps = hutch({"ps", "-a", "-q"});
+  EXPECT_OK(ps);
+  EXPECT_EQ(ps.out, "");
+  // Its processes are gone too (give the kill a moment).
+  bool gone = false;
+  for (int i = 0; i < 30 && !gone; ++i) {
+    gone = find_process({"sleep", "0.1"}) < 0;
+    if (!gone) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(gone) << "the orphaned container still runs";
+}
+
+}  // namespace
+}  // namespace hit
