@@ -123,6 +123,15 @@ void write_file_atomic(const fs::path& file, const std::string& content, mode_t 
   }
 }
 
+void write_file_in_place(const fs::path& file, const std::string& content) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) throw_errno("cannot open " + file.string());
+  ssize_t n = ::write(fd, content.data(), content.size());
+  int e = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(content.size())) throw system_error("cannot write " + file.string(), n < 0 ? e : EIO);
+}
+
 void remove_tree(const fs::path& path) {
   std::error_code ec;
   fs::remove_all(path, ec);

@@ -149,13 +149,7 @@ void write_all(int fd, const std::string& s) {
 }
 
 void write_proc_file(pid_t pid, const char* name, const std::string& content) {
-  std::string path = "/proc/" + std::to_string(pid) + "/" + name;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("cannot open " + path);
-  ssize_t n = ::write(fd, content.data(), content.size());
-  int e = errno;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(content.size())) throw system_error("cannot write " + path, e);
+  write_file_in_place("/proc/" + std::to_string(pid) + "/" + name, content);
 }
 
 std::string run_helper(const std::vector<std::string>& argv) {

@@ -8,6 +8,7 @@
 #include "hutch/paths.hpp"
 #include "hutch/plugin_loader.hpp"
 #include "hutch/userns.hpp"
+#include "test_support.hpp"
 
 namespace hutch::conformance {
 
@@ -21,18 +22,7 @@ inline const Logger& quiet_logger() {
   return l;
 }
 
-class Scratch {
- public:
-  Scratch() {
-    char tmpl[] = "/tmp/hutch-conf-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~Scratch() { remove_tree(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using Scratch = test::TempDir;
 
 inline PluginContext context_in(const std::filesystem::path& dir, const std::string& name) {
   PluginContext c;

@@ -1,6 +1,4 @@
 // What every storage driver must do, run against each storage plugin through the real loader.
-#include <archive.h>
-#include <archive_entry.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -14,32 +12,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Files by path ("dir/" for a directory) and content.
 fs::path tar_of(const fs::path& dir, const std::string& name,
                 const std::vector<std::pair<std::string, std::string>>& files) {
-  fs::path out = dir / name;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open_filename(a, out.c_str());
+  std::vector<test::TarEntry> entries;
   for (const auto& [path, content] : files) {
-    struct archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, path.c_str());
-    bool dir_entry = path.back() == '/';
-    archive_entry_set_filetype(e, dir_entry ? AE_IFDIR : AE_IFREG);
-    archive_entry_set_perm(e, dir_entry ? 0755 : 0644);
-    archive_entry_set_size(e, dir_entry ? 0 : static_cast<la_int64_t>(content.size()));
-    archive_write_header(a, e);
-    if (!dir_entry) archive_write_data(a, content.data(), content.size());
-    archive_entry_free(e);
+    bool is_dir = path.back() == '/';
+    entries.push_back({path, static_cast<mode_t>(is_dir ? AE_IFDIR : AE_IFREG), content, static_cast<mode_t>(is_dir ? 0755 : 0644)});
   }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
+  return test::make_tar(dir, name, entries);
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using test::slurp;
 
 class StorageConformance : public ::testing::TestWithParam<std::string> {
  protected:

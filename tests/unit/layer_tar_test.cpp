@@ -1,6 +1,4 @@
 // Applying layer tars: OCI semantics, and hostile archives that must not reach outside.
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -10,56 +8,16 @@
 
 #include "hutch/error.hpp"
 #include "hutch/layer_tar.hpp"
-#include "test_util.hpp"
+#include "test_support.hpp"
 
 using namespace hutch;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Entry {
-  std::string path;
-  mode_t type = AE_IFREG;
-  std::string data;  // file content, or symlink/hardlink target
-  mode_t perm = 0644;
-  bool hardlink = false;
-  int uid = 0;
-};
-
-fs::path make_tar(const fs::path& dir, const std::string& name, const std::vector<Entry>& entries) {
-  fs::path out = dir / name;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open_filename(a, out.c_str());
-  for (const auto& e : entries) {
-    struct archive_entry* ae = archive_entry_new();
-    archive_entry_set_pathname(ae, e.path.c_str());
-    archive_entry_set_perm(ae, e.perm);
-    archive_entry_set_uid(ae, e.uid);
-    archive_entry_set_gid(ae, e.uid);
-    archive_entry_set_mtime(ae, 1000000, 0);
-    if (e.hardlink) {
-      archive_entry_set_hardlink(ae, e.data.c_str());
-      archive_entry_set_filetype(ae, AE_IFREG);
-      archive_entry_set_size(ae, 0);
-    } else {
-      archive_entry_set_filetype(ae, e.type);
-      if (e.type == AE_IFLNK) archive_entry_set_symlink(ae, e.data.c_str());
-      archive_entry_set_size(ae, e.type == AE_IFREG ? static_cast<la_int64_t>(e.data.size()) : 0);
-    }
-    archive_write_header(a, ae);
-    if (!e.hardlink && e.type == AE_IFREG) archive_write_data(a, e.data.data(), e.data.size());
-    archive_entry_free(ae);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using Entry = test::TarEntry;
+using test::make_tar;
+using test::slurp;
 
 class LayerTar : public ::testing::Test {
  protected:

@@ -5,7 +5,7 @@
 
 #include "hutch/plugin_loader.hpp"
 #include "hutch/storage.hpp"
-#include "test_util.hpp"
+#include "test_support.hpp"
 
 using namespace hutch;
 

@@ -4,7 +4,7 @@
 
 #include "hutch/error.hpp"
 #include "hutch/oci_spec.hpp"
-#include "test_util.hpp"
+#include "test_support.hpp"
 
 using namespace hutch;
 namespace fs = std::filesystem;

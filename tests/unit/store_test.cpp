@@ -4,7 +4,7 @@
 
 #include "hutch/digest.hpp"
 #include "hutch/store.hpp"
-#include "test_util.hpp"
+#include "test_support.hpp"
 
 using namespace hutch;
 namespace fs = std::filesystem;

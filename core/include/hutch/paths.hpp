@@ -32,6 +32,9 @@ HUTCH_API std::string read_file(const std::filesystem::path& file);
 // Write to a temporary file beside it, fsync, rename over: readers see old or new, never half.
 HUTCH_API void write_file_atomic(const std::filesystem::path& file, const std::string& content,
                                  mode_t mode = 0644);
+// One write(2) of `content` to an existing file, in place: for /proc and /sys files
+// (uid_map, setgroups), where a partial write is an error.
+HUTCH_API void write_file_in_place(const std::filesystem::path& file, const std::string& content);
 // Removes a tree; files are made writable first where a parent lacked the write bit.
 HUTCH_API void remove_tree(const std::filesystem::path& path);
 

@@ -45,13 +45,7 @@ std::string map_text(const std::vector<IdMapping>& m) {
 }
 
 void write_proc(pid_t pid, const char* file, const std::string& text) {
-  std::string p = "/proc/" + std::to_string(pid) + "/" + file;
-  int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("cannot open " + p);
-  ssize_t n = ::write(fd, text.data(), text.size());
-  int e = errno;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(text.size())) throw system_error("cannot write " + p, e);
+  write_file_in_place("/proc/" + std::to_string(pid) + "/" + file, text);
 }
 
 unsigned long long start_time_of(pid_t pid) { return process_start_time(pid); }
