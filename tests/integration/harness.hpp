@@ -169,6 +169,18 @@ class HutchTest : public ::testing::Test {
   bool warm_up_;
 };
 
+// A HutchTest whose store holds the busybox image as "bb" (its ID in id_).
+class ImageTest : public HutchTest {
+ protected:
+  void SetUp() override {
+    HutchTest::SetUp();
+    if (HasFatalFailure()) return;
+    id_ = import_busybox("bb");
+    ASSERT_FALSE(id_.empty());
+  }
+  std::string id_;
+};
+
 class FreshTest : public HutchTest {
  protected:
   FreshTest() : HutchTest(false) {}

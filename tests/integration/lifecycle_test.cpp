@@ -11,20 +11,13 @@
 namespace hit {
 namespace {
 
-class LifecycleTest : public HutchTest {
+class LifecycleTest : public ImageTest {
  protected:
-  void SetUp() override {
-    HutchTest::SetUp();
-    if (HasFatalFailure()) return;
-    id_ = import_busybox("bb");
-    ASSERT_FALSE(id_.empty());
-  }
   std::vector<std::string> ps_ids(bool all) {
     Result r = hutch(all ? std::vector<std::string>{"ps", "-a", "-q"} : std::vector<std::string>{"ps", "-q"});
     EXPECT_OK(r);
     return lines(r.out);
   }
-  std::string id_;
 };
 
 const char* kWaitLoop = "while true; do sleep 0.1; done";

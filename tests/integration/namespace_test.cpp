@@ -21,16 +21,7 @@ std::string show_map(const std::vector<std::vector<unsigned long>>& m) {
   return s;
 }
 
-class NsTest : public HutchTest {
- protected:
-  void SetUp() override {
-    HutchTest::SetUp();
-    if (HasFatalFailure()) return;
-    id_ = import_busybox("bb");
-    ASSERT_FALSE(id_.empty());
-  }
-  std::string id_;
-};
+class NsTest : public ImageTest {};
 
 TEST_F(NsTest, ContainerIdMapsFollowTheMode) {
   Result r = hutch({"run", "--rm", "bb", "sh", "-c", "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"});

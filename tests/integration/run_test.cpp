@@ -7,14 +7,8 @@
 namespace hit {
 namespace {
 
-class RunTest : public HutchTest {
+class RunTest : public ImageTest {
  protected:
-  void SetUp() override {
-    HutchTest::SetUp();
-    if (HasFatalFailure()) return;
-    id_ = import_busybox("bb");
-    ASSERT_FALSE(id_.empty());
-  }
   // hutch run --rm [opts...] bb CMD...
   Result run_bb(const std::vector<std::string>& opts, const std::vector<std::string>& command, Options o = {}) {
     std::vector<std::string> a = {"run", "--rm"};
@@ -23,7 +17,6 @@ class RunTest : public HutchTest {
     a.insert(a.end(), command.begin(), command.end());
     return hutch(a, std::move(o));
   }
-  std::string id_;
 };
 
 std::set<std::string> env_lines(const std::string& out) {
