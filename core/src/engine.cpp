@@ -257,11 +257,20 @@ ImageRecord Engine::import_image(int fd, const std::string& display_name, const 
 
   auto lock = st.lock(FileLock::Mode::kExclusive);
   recover_once();
+  bool blob_was_there = st.has_blob("sha256:" + diff_hex);
   std::string layer_blob = st.commit_blob(plain, diff_hex);
   std::string chain = chain_id("", diff_id);
   auto layers = st.layers();
   bool known = std::any_of(layers.begin(), layers.end(), [&](const LayerRecord& l) { return l.id == chain; });
-  if (!storage().has_layer(chain)) storage().create_layer(chain, "", st.blob_path(layer_blob));
+  if (!storage().has_layer(chain)) {
+    try {
+      storage().create_layer(chain, "", st.blob_path(layer_blob));
+    } catch (Error& e) {
+      // Nothing of a layer that cannot be applied stays behind.
+      if (!blob_was_there) ::unlink(st.blob_path(layer_blob).c_str());
+      throw std::move(e.with_context("unpacking " + display_name));
+    }
+  }
   if (!known) {
     layers.push_back({chain, "", diff_id, layer_blob, size});
     st.save_layers(layers);
@@ -491,7 +500,12 @@ int Engine::run(const RunOptions& o) {
     rec.monitor_pid = getpid();
     rec.monitor_start = process_start_time(getpid());
     make_dirs(st.container_dir(rec.id), 0700);
-    sd.create_container_fs(rec.id, image.layers.back());
+    try {
+      sd.create_container_fs(rec.id, image.layers.back());
+    } catch (Error& e) {
+      remove_tree(st.container_dir(rec.id));
+      throw std::move(e.with_context("creating the filesystem of container " + rec.name));
+    }
     containers.push_back(rec);
     st.save_containers(containers);
   }
@@ -587,7 +601,12 @@ int Engine::run(const RunOptions& o) {
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     SignalForwarding signals;
-    pid_t pid = rt.create(rec.id, bundle, io);
+    pid_t pid = 0;
+    try {
+      pid = rt.create(rec.id, bundle, io);
+    } catch (Error& e) {
+      throw std::move(e.with_context("creating container " + rec.name));
+    }
     if (devnull >= 0) ::close(devnull);
     if (console) {
       try {

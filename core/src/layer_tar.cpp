@@ -100,7 +100,13 @@ class Applier {
       return;
     }
     Fd pfd(open_dir_beneath(root_, parent, true));
-    if (pfd.fd < 0) throw system_error("cannot open the directory of " + path, errno);
+    if (pfd.fd < 0) {
+      if (errno == ENOENT || errno == ENOTDIR || errno == EEXIST || errno == ELOOP)
+        throw Error(Errc::kInvalidInput, "the layer entry \"" + path + "\" lies under \"" + parent +
+                                             "\", which is not a directory inside the image (a symlink that "
+                                             "leads outside, or a file); the layer is refused");
+      throw system_error("cannot open the directory of " + path, errno);
+    }
     uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
     gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
     if (opts_.squash_ownership) {

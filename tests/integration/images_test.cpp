@@ -139,6 +139,30 @@ TEST_F(ImportTest, TruncatedGzipIsRejectedAndNothingIsWritten) {
   EXPECT_FALSE(import_busybox("bb").empty());
 }
 
+// A tar whose symlink leads outside, with a file "inside" that symlink: refused, nothing
+// written outside, nothing left in the store.
+TEST_F(ImportTest, SymlinkEscapeIsRefusedAndNothingIsWritten) {
+  std::string outside = path("outside");
+  fs::create_directories(outside);
+  std::string a = path("a"), b = path("b");
+  fs::create_directories(a);
+  fs::create_directories(b + "/link");
+  fs::create_symlink(outside, a + "/link");
+  write_file(b + "/link/evil", "pwned\n");
+  std::string tarball = path("evil.tar");
+  ASSERT_EQ(run({"tar", "--numeric-owner", "--owner=0", "--group=0", "-C", a, "-cf", tarball, "link"}).code, 0);
+  ASSERT_EQ(run({"tar", "--numeric-owner", "--owner=0", "--group=0", "-C", b, "-rf", tarball, "link/evil"}).code, 0);
+  auto before = blob_files();
+  Result r = hutch({"import", tarball, "evil"});
+  EXPECT_TRUE(OneLineError(r, {"link/evil"}));
+  EXPECT_FALSE(fs::exists(outside + "/evil")) << "the layer wrote outside its root";
+  Result q = hutch({"images", "-q"});
+  ASSERT_OK(q);
+  EXPECT_EQ(trim(q.out), "") << q;
+  EXPECT_EQ(blob_files(), before) << "a refused layer left files under ROOT/blobs";
+  EXPECT_FALSE(import_busybox("bb").empty());
+}
+
 TEST_F(ImportTest, MissingFileIsRejected) {
   EXPECT_TRUE(OneLineError(hutch({"import", path("does-not-exist.tar"), "x"})));
   Result q = hutch({"images", "-q"});
