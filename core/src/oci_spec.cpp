@@ -78,10 +78,6 @@ bool all_digits(const std::string& s) { return !s.empty() && s.find_first_not_of
 
 ProcessUser resolve_user(const fs::path& rootfs, const std::string& spec) {
   ProcessUser u;
-  if (spec.empty()) {
-    u.uid = 0;
-    u.gid = 0;
-  }
   std::string user = spec.empty() ? "0" : spec, group;
   if (auto colon = user.find(':'); colon != std::string::npos) {
     group = user.substr(colon + 1);
@@ -105,9 +101,9 @@ ProcessUser resolve_user(const fs::path& rootfs, const std::string& spec) {
   if (!found) {
     if (!all_digits(user))
       throw Error(Errc::kNotFound, "unable to find user " + user + ": no matching entries in the image's /etc/passwd");
+    // A uid the image does not know: group 0 unless one is given, as docker does.
     u.uid = static_cast<uid_t>(std::stoul(user));
-    u.gid = u.uid == 0 ? 0 : u.uid;
-    if (group.empty()) u.gid = 0;
+    u.gid = 0;
   }
   if (!group.empty()) {
     if (all_digits(group)) {

@@ -1,5 +1,7 @@
 #include "hutch/plugin_loader.hpp"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -98,14 +100,19 @@ void* PluginLoader::load_factory(const std::string& family, const std::string& n
   auto& libs = libraries();
   auto it = libs.find(path);
   if (it == libs.end()) {
+    // dlopen first, for dlerror()'s own words (boost reports only an errno); the handle
+    // is kept, like every plugin library, for the life of the process.
+    if (!::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      const char* why = ::dlerror();
+      throw Error(Errc::kPlugin, "cannot load " + family + " plugin \"" + name + "\" from " + path + ": " +
+                                     (why ? why : "unknown error") + "; rebuild it against this hutch or remove the file");
+    }
     boost::dll::shared_library lib;
     boost::dll::fs::error_code ec;
     lib.load(boost::dll::fs::path(path), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
     if (ec) {
       // dlerror() says why (missing symbol, not an ELF file, wrong architecture).
-      const char* why = ec.message().c_str();
       std::string detail = ec.message();
-      (void)why;
       throw Error(Errc::kPlugin, "cannot load " + family + " plugin \"" + name + "\" from " + path + ": " + detail +
                                      "; rebuild it against this hutch or remove the file");
     }
