@@ -26,7 +26,21 @@ std::string host_arch() {
 // A full ID as printed by `images -q --no-trunc` or `rmi`'s Deleted line: <64 hex> or sha256:<64 hex>.
 std::string strip_sha(const std::string& s) { return s.rfind("sha256:", 0) == 0 ? s.substr(7) : s; }
 
-using ImportTest = HutchTest;
+class ImportTest : public HutchTest {
+ protected:
+  // Runs a refused import: one-line error (with `needles`), no image, no new blob file.
+  void expect_refused_and_nothing_written(const std::vector<std::string>& import_args,
+                                          const std::vector<std::string>& needles = {}) {
+    auto before = blob_files();
+    std::vector<std::string> args{"import"};
+    args.insert(args.end(), import_args.begin(), import_args.end());
+    EXPECT_TRUE(OneLineError(hutch(args), needles));
+    Result q = hutch({"images", "-q"});
+    ASSERT_OK(q);
+    EXPECT_EQ(trim(q.out), "") << q;
+    EXPECT_EQ(blob_files(), before) << "a refused import left files under ROOT/blobs";
+  }
+};
 
 TEST_F(ImportTest, PrintsImageIdAndListsImage) {
   Result r = hutch({"import", suite().tar, "bb"});
@@ -101,13 +115,7 @@ TEST_F(ImportTest, NotATarIsRejectedAndNothingIsWritten) {
   std::string text;
   for (int i = 0; i < 200; ++i) text += "this is not a tar archive, line " + std::to_string(i) + "\n";
   write_file(bad, text);
-  auto before = blob_files();
-  Result r = hutch({"import", bad, "bad"});
-  EXPECT_TRUE(OneLineError(r));
-  Result q = hutch({"images", "-q"});
-  ASSERT_OK(q);
-  EXPECT_EQ(trim(q.out), "") << q;
-  EXPECT_EQ(blob_files(), before) << "a failed import left files under ROOT/blobs";
+  expect_refused_and_nothing_written({bad, "bad"});
 }
 
 TEST_F(ImportTest, GzipOfNotATarIsRejected) {
@@ -117,11 +125,7 @@ TEST_F(ImportTest, GzipOfNotATarIsRejected) {
   write_file(plain, text);
   Result gz = run({"/bin/sh", "-c", "gzip -n -c \"$1\" > \"$1.gz\"", "sh", plain});
   ASSERT_OK(gz);
-  auto before = blob_files();
-  EXPECT_TRUE(OneLineError(hutch({"import", plain + ".gz", "bad"})));
-  Result q = hutch({"images", "-q"});
-  EXPECT_EQ(trim(q.out), "") << q;
-  EXPECT_EQ(blob_files(), before);
+  expect_refused_and_nothing_written({plain + ".gz", "bad"});
 }
 
 TEST_F(ImportTest, TruncatedGzipIsRejectedAndNothingIsWritten) {
@@ -129,12 +133,7 @@ TEST_F(ImportTest, TruncatedGzipIsRejectedAndNothingIsWritten) {
   std::string full = read_file(suite().tar_gz);
   std::string cut = path("cut.tar.gz");
   write_file(cut, full.substr(0, full.size() / 2));
-  auto before = blob_files();
-  EXPECT_TRUE(OneLineError(hutch({"import", cut, "cut"})));
-  Result q = hutch({"images", "-q"});
-  ASSERT_OK(q);
-  EXPECT_EQ(trim(q.out), "") << q;
-  EXPECT_EQ(blob_files(), before) << "a failed import left files under ROOT/blobs";
+  expect_refused_and_nothing_written({cut, "cut"});
   // The store still works afterwards.
   EXPECT_FALSE(import_busybox("bb").empty());
 }
@@ -152,14 +151,8 @@ TEST_F(ImportTest, SymlinkEscapeIsRefusedAndNothingIsWritten) {
   std::string tarball = path("evil.tar");
   ASSERT_EQ(run({"tar", "--numeric-owner", "--owner=0", "--group=0", "-C", a, "-cf", tarball, "link"}).code, 0);
   ASSERT_EQ(run({"tar", "--numeric-owner", "--owner=0", "--group=0", "-C", b, "-rf", tarball, "link/evil"}).code, 0);
-  auto before = blob_files();
-  Result r = hutch({"import", tarball, "evil"});
-  EXPECT_TRUE(OneLineError(r, {"link/evil"}));
+  expect_refused_and_nothing_written({tarball, "evil"}, {"link/evil"});
   EXPECT_FALSE(fs::exists(outside + "/evil")) << "the layer wrote outside its root";
-  Result q = hutch({"images", "-q"});
-  ASSERT_OK(q);
-  EXPECT_EQ(trim(q.out), "") << q;
-  EXPECT_EQ(blob_files(), before) << "a refused layer left files under ROOT/blobs";
   EXPECT_FALSE(import_busybox("bb").empty());
 }
 
