@@ -49,7 +49,10 @@ class CommandContext {
 class Command {
  public:
   virtual ~Command() = default;
+  // One word ("run"), or a group and a verb ("system df").
   virtual std::string name() const = 0;
+  // Other names for it ("umount" for "unmount").
+  virtual std::vector<std::string> aliases() const { return {}; }
   virtual std::string summary() const = 0;
   // "IMAGE [COMMAND [ARG...]]"
   virtual std::string usage() const = 0;
@@ -72,6 +75,10 @@ std::vector<std::unique_ptr<Command>> make_all_commands();
 [[noreturn]] void usage_error(const std::string& message);
 void print_table(const std::vector<std::vector<std::string>>& rows);
 std::string human_size(std::uint64_t bytes);
+// docker's HumanSize, as `system df` prints it: "52.43MB", "0B".
+std::string compact_size(std::uint64_t bytes);
+// Asks on the terminal (stdin); true only for "y" or "yes".
+bool confirm(const std::string& question);
 std::string human_ago(const std::string& rfc3339);
 
 }  // namespace hutch::cli

@@ -1,4 +1,5 @@
 // hutch: parse the global options and the command, enter the user namespace, run.
+#include <algorithm>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -21,7 +22,7 @@ void print_main_help(const std::vector<std::unique_ptr<Command>>& commands, std:
   os << "\nGlobal options:\n"
         "  --root DIR               the store (default $XDG_DATA_HOME/hutch)\n"
         "  --runroot DIR            runtime state (default $XDG_RUNTIME_DIR/hutch, else /tmp/hutch-run-UID)\n"
-        "  --storage-driver NAME    storage plugin (vfs)\n"
+        "  --storage-driver NAME    storage plugin: overlay, fuse-overlayfs, vfs (default auto)\n"
         "  --network NAME           default network plugin (none, host)\n"
         "  --runtime NAME           runtime plugin (native)\n"
         "  --log-level LEVEL        debug, info, warn, error\n"
@@ -80,10 +81,31 @@ int main_impl(int argc, char** argv) {
     print_main_help(commands, std::cerr);
     usage_error("missing command");
   }
-  const std::string name = args[i++];
+  std::string name = args[i++];
   Command* cmd = nullptr;
-  for (auto& c : commands)
-    if (c->name() == name) cmd = c.get();
+  auto find = [&](const std::string& n) -> Command* {
+    for (auto& c : commands) {
+      if (c->name() == n) return c.get();
+      for (const auto& a : c->aliases())
+        if (a == n) return c.get();
+    }
+    return nullptr;
+  };
+  // A group and its verb: "system df", "image prune".
+  bool is_group = std::any_of(commands.begin(), commands.end(),
+                              [&](const auto& c) { return c->name().rfind(name + " ", 0) == 0; });
+  if (is_group && i < args.size() && (cmd = find(name + " " + args[i]))) {
+    name += " " + args[i++];
+  } else {
+    cmd = find(name);
+  }
+  if (!cmd && is_group) {
+    std::string verbs;
+    for (const auto& c : commands)
+      if (c->name().rfind(name + " ", 0) == 0) verbs += "\n  " + c->name() + "\t" + c->summary();
+    usage_error((i < args.size() ? "unknown command \"" + name + " " + args[i] + "\"" : "\"hutch " + name + "\" needs a command") +
+                "; the commands are:" + verbs);
+  }
   if (!cmd) usage_error("unknown command \"" + name + "\" for \"hutch\"\nSee 'hutch --help'.");
 
   // The command's options, then its positional arguments.

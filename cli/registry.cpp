@@ -3,6 +3,14 @@
 namespace hutch::cli {
 
 std::unique_ptr<Command> make_images_command();
+std::unique_ptr<Command> make_diff_command();
+std::unique_ptr<Command> make_commit_command();
+std::unique_ptr<Command> make_mount_command();
+std::unique_ptr<Command> make_unmount_command();
+std::unique_ptr<Command> make_system_df_command();
+std::unique_ptr<Command> make_system_prune_command();
+std::unique_ptr<Command> make_system_check_command();
+std::unique_ptr<Command> make_image_prune_command();
 std::unique_ptr<Command> make_import_command();
 std::unique_ptr<Command> make_info_command();
 std::unique_ptr<Command> make_inspect_command();
@@ -27,6 +35,14 @@ std::vector<std::unique_ptr<Command>> make_all_commands() {
   c.push_back(make_tag_command());
   c.push_back(make_unshare_command());
   c.push_back(make_version_command());
+  c.push_back(make_diff_command());
+  c.push_back(make_commit_command());
+  c.push_back(make_mount_command());
+  c.push_back(make_unmount_command());
+  c.push_back(make_system_df_command());
+  c.push_back(make_system_prune_command());
+  c.push_back(make_system_check_command());
+  c.push_back(make_image_prune_command());
   return c;
 }
 

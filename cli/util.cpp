@@ -40,6 +40,27 @@ std::string human_size(std::uint64_t bytes) {
   return buf;
 }
 
+std::string compact_size(std::uint64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 5) {
+    v /= 1000;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.4g%s", v, units[u]);
+  return buf;
+}
+
+bool confirm(const std::string& question) {
+  std::cout << question << " [y/N] " << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  while (!answer.empty() && (answer.back() == ' ' || answer.back() == '\r')) answer.pop_back();
+  return answer == "y" || answer == "Y" || answer == "yes" || answer == "Yes";
+}
+
 std::string human_ago(const std::string& rfc3339) {
   struct tm tm {};
   if (!strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return rfc3339;

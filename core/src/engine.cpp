@@ -17,11 +17,57 @@
 #include "hutch/image_ref.hpp"
 #include "hutch/layer_tar.hpp"
 #include "hutch/oci_spec.hpp"
+#include "engine_internal.hpp"
 #include "foreground.hpp"
 
 namespace hutch {
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+namespace detail {
+
+json apply_image_changes(json image_config, const std::vector<std::string>& changes) {
+  for (const auto& change : changes) {
+    auto sp = change.find_first_of(" =");
+    std::string key = change.substr(0, sp);
+    std::string val = sp == std::string::npos ? "" : change.substr(sp + 1);
+    std::transform(key.begin(), key.end(), key.begin(), ::toupper);
+    auto list = [&](const std::string& v) {
+      try {
+        auto j = json::parse(v);
+        if (j.is_array()) return j;
+      } catch (const json::exception&) {
+      }
+      return json::array({"/bin/sh", "-c", v});
+    };
+    if (key == "CMD") image_config["Cmd"] = list(val);
+    else if (key == "ENTRYPOINT") image_config["Entrypoint"] = list(val);
+    else if (key == "ENV") image_config["Env"].push_back(val.find('=') == std::string::npos ? val + "=" : val);
+    else if (key == "WORKDIR") image_config["WorkingDir"] = val;
+    else if (key == "USER") image_config["User"] = val;
+    else if (key == "LABEL" && val.find('=') != std::string::npos)
+      image_config["Labels"][val.substr(0, val.find('='))] = val.substr(val.find('=') + 1);
+    else if (key == "EXPOSE" && !val.empty())
+      image_config["ExposedPorts"][val.find('/') == std::string::npos ? val + "/tcp" : val] = json::object();
+    else
+      throw Error(Errc::kInvalidInput, "--change \"" + change +
+                                           "\": only CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL k=v and EXPOSE can be set");
+  }
+  return image_config;
+}
+
+std::string host_architecture() {
+  struct utsname u;
+  uname(&u);
+  std::string m = u.machine;
+  if (m == "x86_64") return "amd64";
+  if (m == "aarch64") return "arm64";
+  if (m.rfind("arm", 0) == 0) return "arm";
+  if (m == "i686" || m == "i386") return "386";
+  return m;
+}
+
+}  // namespace detail
 
 struct Engine::LoadedBackends {
   std::unique_ptr<StorageDriver> storage;
@@ -81,17 +127,6 @@ PluginContext make_context(const Config& config, const EnginePaths& paths, const
 
 std::string why_of(const Setting& s) { return s.source == "default" ? "the default" : "set by " + s.source; }
 
-std::string host_architecture() {
-  struct utsname u;
-  uname(&u);
-  std::string m = u.machine;
-  if (m == "x86_64") return "amd64";
-  if (m == "aarch64") return "arm64";
-  if (m.rfind("arm", 0) == 0) return "arm";
-  if (m == "i686" || m == "i386") return "386";
-  return m;
-}
-
 const char* kAdjectives[] = {"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
                              "nimble", "proud", "quiet", "rapid", "sharp", "tender", "vivid", "witty", "zen", "bold"};
 const char* kNouns[] = {"hare", "otter", "badger", "heron", "lynx", "marten", "newt", "owl", "puffin", "raven",
@@ -99,31 +134,102 @@ const char* kNouns[] = {"hare", "otter", "badger", "heron", "lynx", "marten", "n
 
 }  // namespace
 
+namespace {
+
+constexpr const char* kAutoDriver = "auto";
+// The automatic choice, best first.
+const char* const kDriverPreference[] = {"overlay", "fuse-overlayfs", "vfs"};
+
+struct RecordedDriver {
+  std::string name;
+  std::string why;
+};
+
+// <root>/storage-driver: the driver's name, then why it was chosen.
+RecordedDriver read_recorded_driver(const fs::path& file) {
+  RecordedDriver r;
+  std::string text;
+  try {
+    text = read_file(file);
+  } catch (const Error&) {
+    return r;
+  }
+  auto nl = text.find('\n');
+  r.name = text.substr(0, nl);
+  while (!r.name.empty() && r.name.back() == ' ') r.name.pop_back();
+  if (nl != std::string::npos) {
+    r.why = text.substr(nl + 1);
+    while (!r.why.empty() && (r.why.back() == '\n' || r.why.back() == ' ')) r.why.pop_back();
+  }
+  return r;
+}
+
+}  // namespace
+
+bool Engine::storage_choice_pending() const {
+  return config_.storage_driver.value == kAutoDriver &&
+         read_recorded_driver(paths_.store_root / "storage-driver").name.empty();
+}
+
 StorageDriver& Engine::storage() {
   auto& b = *backends_;
   if (b.storage) return *b.storage;
   std::string name = config_.storage_driver.value;
   std::string why = why_of(config_.storage_driver);
   fs::path recorded_file = paths_.store_root / "storage-driver";
-  std::string recorded;
-  try {
-    recorded = read_file(recorded_file);
-    while (!recorded.empty() && (recorded.back() == '\n' || recorded.back() == ' ')) recorded.pop_back();
-  } catch (const Error&) {
-  }
-  if (!recorded.empty() && recorded != name) {
-    if (config_.storage_driver.source != "default")
-      throw Error(Errc::kConfig, "the store " + paths_.store_root.string() + " was made by the \"" + recorded +
+  RecordedDriver recorded = read_recorded_driver(recorded_file);
+  if (!recorded.name.empty() && recorded.name != name) {
+    if (name != kAutoDriver && config_.storage_driver.source != "default")
+      throw Error(Errc::kConfig, "the store " + paths_.store_root.string() + " was made by the \"" + recorded.name +
                                      "\" storage driver, not \"" + name + "\" (" + why +
-                                     "); use --storage-driver " + recorded + ", or another --root for a new store");
-    name = recorded;
-    why = "recorded in the store";
+                                     "); use --storage-driver " + recorded.name + ", or another --root for a new store");
   }
   if (!store_) store_ = std::make_unique<Store>(paths_.store_root, logger_);  // its directories first
-  b.storage = loader_.create<StorageDriver>(
-      name, make_context(config_, paths_, rootless_, logger_, name, paths_.store_root / name), &b.storage_info.plugin);
+  auto load = [&](const std::string& driver, LoadedPlugin* plugin) {
+    return loader_.create<StorageDriver>(
+        driver, make_context(config_, paths_, rootless_, logger_, driver, paths_.store_root / driver), plugin);
+  };
+  if (!recorded.name.empty()) {
+    b.storage = load(recorded.name, &b.storage_info.plugin);
+    name = recorded.name;
+    why = "recorded in the store" + (recorded.why.empty() ? std::string() : ": " + recorded.why);
+  } else if (name == kAutoDriver) {
+    // A new store: try each driver for real, keep the first that works, and say why.
+    std::string refused;
+    for (const char* candidate : kDriverPreference) {
+      std::unique_ptr<StorageDriver> driver;
+      StorageProbe probe;
+      try {
+        driver = load(candidate, &b.storage_info.plugin);
+        probe = driver->probe();
+      } catch (const Error& e) {
+        probe = {false, e.what()};
+      }
+      if (!probe.usable) {
+        logger_.debug(std::string("storage driver ") + candidate + " cannot work here: " + probe.reason);
+        refused += std::string(refused.empty() ? "" : "; ") + candidate + " cannot: " + probe.reason;
+        try {
+          if (driver) driver->clean_incomplete();
+        } catch (const Error&) {
+        }
+        continue;
+      }
+      name = candidate;
+      why = "chosen automatically: " + probe.reason + (refused.empty() ? "" : " (" + refused + ")");
+      b.storage = std::move(driver);
+      break;
+    }
+    if (!b.storage) throw Error(Errc::kConfig, "no storage driver works for " + paths_.store_root.string() + ": " + refused);
+  } else {
+    b.storage = load(name, &b.storage_info.plugin);
+    StorageProbe probe = b.storage->probe();
+    if (!probe.usable)
+      throw Error(Errc::kConfig, "the storage driver \"" + name + "\" (" + why + ") cannot work for " +
+                                     paths_.store_root.string() + ": " + probe.reason);
+    why += "; " + probe.reason;
+  }
   b.storage_info = {"storage", name, why, b.storage_info.plugin, b.storage->capabilities().description};
-  if (recorded.empty()) write_file_atomic(recorded_file, name + "\n", 0600);
+  if (recorded.name.empty()) write_file_atomic(recorded_file, name + "\n" + why + "\n", 0600);
   return *b.storage;
 }
 
@@ -166,6 +272,16 @@ std::vector<BackendInfo> Engine::describe_backends() {
     }
   };
   attempt("storage", config_.storage_driver.value, [&] {
+    if (storage_choice_pending()) {
+      // Probing mounts in the user namespace, which `info` does not enter: leave it to the
+      // first command that uses the store.
+      BackendInfo pending;
+      pending.family = "storage";
+      pending.name = kAutoDriver;
+      pending.why = "not chosen yet: the first command that uses the store tries overlay, then fuse-overlayfs, "
+                    "then vfs, and records the first that works";
+      return pending;
+    }
     storage();
     return backends_->storage_info;
   });
@@ -198,6 +314,10 @@ void Engine::recover_once() {
         runtime().remove(c.id);
       } catch (const Error&) {
       }
+      try {
+        storage().unmount(c.id);
+      } catch (const Error&) {
+      }
       if (c.auto_remove) {
         cleanup_container(c);
         continue;
@@ -224,31 +344,10 @@ ImageRecord Engine::import_image(int fd, const std::string& display_name, const 
   std::string diff_hex = decompress_layer(fd, display_name, plain, &size);
   std::string diff_id = "sha256:" + diff_hex;
 
-  json image_config = json::object();
-  for (const auto& change : options.changes) {
-    auto sp = change.find_first_of(" =");
-    std::string key = change.substr(0, sp);
-    std::string val = sp == std::string::npos ? "" : change.substr(sp + 1);
-    std::transform(key.begin(), key.end(), key.begin(), ::toupper);
-    auto list = [&](const std::string& v) {
-      try {
-        auto j = json::parse(v);
-        if (j.is_array()) return j;
-      } catch (const json::exception&) {
-      }
-      return json::array({"/bin/sh", "-c", v});
-    };
-    if (key == "CMD") image_config["Cmd"] = list(val);
-    else if (key == "ENTRYPOINT") image_config["Entrypoint"] = list(val);
-    else if (key == "ENV") image_config["Env"].push_back(val.find('=') == std::string::npos ? val + "=" : val);
-    else if (key == "WORKDIR") image_config["WorkingDir"] = val;
-    else if (key == "USER") image_config["User"] = val;
-    else
-      throw Error(Errc::kInvalidInput, "--change \"" + change + "\": only CMD, ENTRYPOINT, ENV, WORKDIR and USER can be set");
-  }
+  json image_config = detail::apply_image_changes(json::object(), options.changes);
   std::string created = now_rfc3339();
   json config = {{"created", created},
-                 {"architecture", host_architecture()},
+                 {"architecture", detail::host_architecture()},
                  {"os", "linux"},
                  {"config", image_config},
                  {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id}}}},
@@ -345,7 +444,15 @@ std::vector<std::string> Engine::remove_image(const std::string& reference, bool
   }
   if (keep.size() != containers.size()) st.save_containers(keep);
   for (const auto& n : img->names) out.push_back("Untagged: " + n);
-  images.erase(std::remove_if(images.begin(), images.end(), [&](const ImageRecord& i) { return i.id == img->id; }),
+  drop_image(*img);
+  out.push_back("Deleted: " + img->id);
+  return out;
+}
+
+std::uint64_t Engine::drop_image(const ImageRecord& img) {
+  Store& st = store();
+  auto images = st.images();
+  images.erase(std::remove_if(images.begin(), images.end(), [&](const ImageRecord& i) { return i.id == img.id; }),
                images.end());
   st.save_images(images);
   // Layers no other image stands on go too.
@@ -354,10 +461,12 @@ std::vector<std::string> Engine::remove_image(const std::string& reference, bool
   auto layers = st.layers();
   std::set<std::string> still_used_blobs;
   std::vector<LayerRecord> kept_layers;
+  std::uint64_t freed = 0;
   for (const auto& l : layers) {
-    bool mine = std::find(img->layers.begin(), img->layers.end(), l.id) != img->layers.end();
+    bool mine = std::find(img.layers.begin(), img.layers.end(), l.id) != img.layers.end();
     if (mine && !used.count(l.id)) {
       storage().remove_layer(l.id);
+      freed += l.size;
       continue;
     }
     kept_layers.push_back(l);
@@ -368,13 +477,12 @@ std::vector<std::string> Engine::remove_image(const std::string& reference, bool
     if (!still_used_blobs.count(l.blob) && !l.blob.empty()) ::unlink(st.blob_path(l.blob).c_str());
   bool manifest_shared = false, config_shared = false;
   for (const auto& i : images) {
-    manifest_shared |= i.manifest_digest == img->manifest_digest;
-    config_shared |= i.id == img->id;
+    manifest_shared |= i.manifest_digest == img.manifest_digest;
+    config_shared |= i.id == img.id;
   }
-  if (!manifest_shared && !img->manifest_digest.empty()) ::unlink(st.blob_path(img->manifest_digest).c_str());
-  if (!config_shared) ::unlink(st.blob_path("sha256:" + img->id).c_str());
-  out.push_back("Deleted: " + img->id);
-  return out;
+  if (!manifest_shared && !img.manifest_digest.empty()) ::unlink(st.blob_path(img.manifest_digest).c_str());
+  if (!config_shared) ::unlink(st.blob_path("sha256:" + img.id).c_str());
+  return freed;
 }
 
 std::vector<ImageRecord> Engine::list_images() {
@@ -521,6 +629,11 @@ int Engine::run(const RunOptions& o) {
     try {
       rt.remove(rec.id);
     } catch (const Error&) {
+    }
+    try {
+      sd.unmount(rec.id);
+    } catch (const Error& e) {
+      logger_.warn("cannot unmount the filesystem of container " + rec.name + ": " + e.what());
     }
     if (o.remove) {
       auto lock = st.lock(FileLock::Mode::kExclusive);

@@ -77,6 +77,28 @@ struct Fd {
   Fd& operator=(const Fd&) = delete;
 };
 
+void copy_file_data(int from, int to, off_t size, const std::string& what) {
+  off_t left = size;
+  while (left > 0) {
+    ssize_t n = copy_file_range(from, nullptr, to, nullptr, static_cast<size_t>(left), 0);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      // Fall back to read/write (filesystems without copy_file_range).
+      char buf[1 << 16];
+      ssize_t r = read(from, buf, sizeof buf);
+      if (r <= 0) {
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) throw system_error("cannot read " + what, errno);
+        break;
+      }
+      if (write(to, buf, static_cast<size_t>(r)) != r) throw system_error("cannot write " + what, errno);
+      left -= r;
+      continue;
+    }
+    left -= n;
+  }
+}
+
 struct ArchiveReader {
   struct archive* a = archive_read_new();
   ~ArchiveReader() { archive_read_free(a); }
@@ -134,14 +156,19 @@ class Applier {
     }
     if (type == AE_IFDIR) {
       struct stat st;
-      if (fstatat(pfd.fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+      bool replaces_whiteout = false;
+      if (fstatat(pfd.fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+        replaces_whiteout = is_overlay_whiteout(st);
         remove_beneath(pfd.fd, base);
+      }
       if (mkdirat(pfd.fd, base.c_str(), 0700) != 0 && errno != EEXIST)
         throw system_error("cannot create directory " + path, errno);
       Fd dfd(openat(pfd.fd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (dfd.fd < 0) throw system_error("cannot open directory " + path, errno);
       set_owner_mode(dfd.fd, "", uid, gid, mode, false);
       set_xattrs(dfd.fd, e, path);
+      // Deleted, then made again in this layer: nothing of the old one shows through.
+      if (replaces_whiteout) set_opaque(dfd.fd, path);
       DeferredTimes t{path, {entry_atime(e), entry_mtime(e)}};
       dirs_.push_back(t);
       return;
@@ -241,12 +268,26 @@ class Applier {
     }
   }
 
+  static bool is_overlay_whiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
+
+  void set_opaque(int dir_fd, const std::string& path) {
+    if (fsetxattr(dir_fd, kOverlayOpaqueXattr, "y", 1, 0) != 0)
+      throw system_error("cannot mark " + (path.empty() ? std::string("/") : path) +
+                             " opaque (xattr " + kOverlayOpaqueXattr + "); the store's filesystem needs user xattrs",
+                         errno);
+  }
+
   void set_xattrs(int fd, struct archive_entry* e, const std::string& path) {
     const char* name;
     const void* value;
     size_t size;
     if (archive_entry_xattr_reset(e) == 0) return;
     while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+      std::string_view n(name);
+      if (n.rfind("trusted.overlay.", 0) == 0 || n.rfind("user.overlay.", 0) == 0) {
+        if (opts_.logger) opts_.logger->debug("dropping overlay xattr " + std::string(n) + " of " + path + " from the layer");
+        continue;
+      }
       if (fsetxattr(fd, name, value, size, 0) != 0) {
         // trusted.* and security.* other than capabilities need privileges we do not have.
         if (opts_.logger) opts_.logger->debug("cannot set xattr " + std::string(name) + " on " + path + ": " + strerror(errno));
@@ -292,11 +333,23 @@ class Applier {
     std::string tparent, tbase;
     split(target, tparent, tbase);
     if (tbase.empty()) throw Error(Errc::kInvalidInput, "\"" + path + "\" is a hardlink to the root");
-    Fd tpfd(openat2_beneath(root_, tparent, O_PATH | O_DIRECTORY));
-    if (tpfd.fd < 0) throw system_error("cannot find the target of hardlink " + path + " (" + target + ")", errno);
     struct stat st;
-    if (fstatat(tpfd.fd, tbase.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-      throw system_error("cannot find the target of hardlink " + path + " (" + target + ")", errno);
+    auto find_target = [&](Fd& tpfd) {
+      tpfd.fd = openat2_beneath(root_, tparent, O_PATH | O_DIRECTORY);
+      return tpfd.fd >= 0 && fstatat(tpfd.fd, tbase.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    };
+    Fd tpfd;
+    if (!find_target(tpfd)) {
+      int e = errno;
+      // An overlay layer holds only itself: the target may be in a layer below.
+      bool found = e == ENOENT && opts_.whiteouts == WhiteoutForm::kOverlay && copy_up_from_lower(target);
+      if (found) {
+        if (tpfd.fd >= 0) ::close(tpfd.fd);
+        tpfd.fd = -1;
+        found = find_target(tpfd);
+      }
+      if (!found) throw system_error("cannot find the target of hardlink " + path + " (" + target + ")", e);
+    }
     if (S_ISDIR(st.st_mode)) throw Error(Errc::kInvalidInput, "\"" + path + "\" is a hardlink to a directory");
     if (target == path) return;
     replace_existing(pfd, base);
@@ -305,6 +358,10 @@ class Applier {
   }
 
   void whiteout(const std::string& path, const std::string& parent, const std::string& base) {
+    if (opts_.whiteouts == WhiteoutForm::kOverlay) {
+      overlay_whiteout(path, parent, base);
+      return;
+    }
     Fd pfd(openat2_beneath(root_, parent, O_RDONLY | O_DIRECTORY));
     if (pfd.fd < 0) return;  // nothing below to hide
     if (base == kOpaqueMarker) {
@@ -329,6 +386,68 @@ class Applier {
       throw Error(Errc::kInvalidInput, "\"" + path + "\" is not a valid whiteout");
     struct stat st;
     if (fstatat(pfd.fd, victim.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) remove_beneath(pfd.fd, victim);
+  }
+
+  // The layer stands alone: record the deletion for the overlay filesystem to apply.
+  void overlay_whiteout(const std::string& path, const std::string& parent, const std::string& base) {
+    Fd ppath(open_dir_beneath(root_, parent, true));
+    if (ppath.fd < 0) {
+      if (errno == ENOENT || errno == ENOTDIR || errno == EEXIST || errno == ELOOP)
+        throw Error(Errc::kInvalidInput, "the whiteout \"" + path + "\" lies under \"" + parent +
+                                             "\", which is not a directory inside the image; the layer is refused");
+      throw system_error("cannot open the directory of " + path, errno);
+    }
+    Fd pfd(openat2_beneath(root_, parent, O_RDONLY | O_DIRECTORY));
+    if (pfd.fd < 0) throw system_error("cannot open the directory of " + path, errno);
+    if (base == kOpaqueMarker) {
+      set_opaque(pfd.fd, parent);
+      return;
+    }
+    std::string victim = base.substr(kWhiteoutPrefix.size());
+    if (victim.empty() || victim == "." || victim == ".." || victim.rfind(kWhiteoutPrefix, 0) == 0)
+      throw Error(Errc::kInvalidInput, "\"" + path + "\" is not a valid whiteout");
+    replace_existing(pfd.fd, victim);
+    if (mknodat(pfd.fd, victim.c_str(), S_IFCHR | 0000, 0) != 0)
+      throw system_error("cannot record the deletion of " + (parent.empty() ? victim : parent + "/" + victim) +
+                             " (a 0:0 whiteout device)",
+                         errno);
+  }
+
+  // A hardlink whose target a lower layer holds: bring the file up into this layer first.
+  bool copy_up_from_lower(const std::string& target) {
+    std::string tparent, tbase;
+    split(target, tparent, tbase);
+    for (int lower : opts_.lower_fds) {
+      Fd lp(openat2_beneath(lower, tparent, O_RDONLY | O_DIRECTORY));
+      if (lp.fd < 0) continue;
+      struct stat st;
+      if (fstatat(lp.fd, tbase.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (is_overlay_whiteout(st) || S_ISDIR(st.st_mode)) return false;
+      Fd up(open_dir_beneath(root_, tparent, true));
+      Fd upd(openat2_beneath(root_, tparent, O_RDONLY | O_DIRECTORY));
+      if (up.fd < 0 || upd.fd < 0) return false;
+      if (S_ISREG(st.st_mode)) {
+        Fd s(openat(lp.fd, tbase.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        Fd d(openat(upd.fd, tbase.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (s.fd < 0 || d.fd < 0) throw system_error("cannot copy " + target + " up from a lower layer", errno);
+        copy_file_data(s.fd, d.fd, st.st_size, target);
+        if (!opts_.squash_ownership && fchown(d.fd, st.st_uid, st.st_gid) != 0)
+          throw system_error("cannot give " + target + " its owner", errno);
+        fchmod(d.fd, st.st_mode & 07777);
+        struct timespec ts[2] = {st.st_atim, st.st_mtim};
+        futimens(d.fd, ts);
+      } else if (S_ISLNK(st.st_mode)) {
+        std::vector<char> buf(static_cast<size_t>(st.st_size) + 2);
+        ssize_t n = readlinkat(lp.fd, tbase.c_str(), buf.data(), buf.size() - 1);
+        if (n < 0) throw system_error("cannot read symlink " + target, errno);
+        buf[static_cast<size_t>(n)] = '\0';
+        if (symlinkat(buf.data(), upd.fd, tbase.c_str()) != 0) throw system_error("cannot copy up " + target, errno);
+      } else {
+        return false;
+      }
+      return true;
+    }
+    return false;
   }
 
   int root_;
@@ -468,8 +587,10 @@ std::string decompress_layer(int input_fd, const std::string& display_name, cons
   return hash.hex();
 }
 
-void copy_tree(int src_fd, int dst_fd) {
-  struct Copier {
+namespace {
+
+struct TreeCopier {
+    bool link_files = false;  // hardlink what is not a directory
     std::map<std::pair<dev_t, ino_t>, std::string> links;  // first path of each hardlinked inode
 
     static void copy_xattrs(int from, int to) {
@@ -515,6 +636,7 @@ void copy_tree(int src_fd, int dst_fd) {
         futimens(t.fd, ts);
         return;
       }
+      if (link_files && linkat(sfd, name.c_str(), dfd, name.c_str(), 0) == 0) return;
       if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
         auto key = std::make_pair(st.st_dev, st.st_ino);
         auto it = links.find(key);
@@ -531,25 +653,7 @@ void copy_tree(int src_fd, int dst_fd) {
         Fd s(openat(sfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
         Fd t(openat(dfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (s.fd < 0 || t.fd < 0) throw system_error("cannot copy " + rel, errno);
-        off_t left = st.st_size;
-        while (left > 0) {
-          ssize_t n = copy_file_range(s.fd, nullptr, t.fd, nullptr, static_cast<size_t>(left), 0);
-          if (n <= 0) {
-            if (n < 0 && errno == EINTR) continue;
-            // Fall back to read/write (filesystems without copy_file_range).
-            char buf[1 << 16];
-            ssize_t r = read(s.fd, buf, sizeof buf);
-            if (r <= 0) {
-              if (r < 0 && errno == EINTR) continue;
-              if (r < 0) throw system_error("cannot read " + rel, errno);
-              break;
-            }
-            if (write(t.fd, buf, static_cast<size_t>(r)) != r) throw system_error("cannot write " + rel, errno);
-            left -= r;
-            continue;
-          }
-          left -= n;
-        }
+        copy_file_data(s.fd, t.fd, st.st_size, rel);
         if (fchown(t.fd, st.st_uid, st.st_gid) != 0) {
         }
         fchmod(t.fd, st.st_mode & 07777);
@@ -572,7 +676,9 @@ void copy_tree(int src_fd, int dst_fd) {
         utimensat(dfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
       }
     }
-  } copier;
+};
+
+void copy_tree_with(TreeCopier& copier, int src_fd, int dst_fd) {
   copier.copy_dir(src_fd, dst_fd, "", dst_fd);
   struct stat st;
   if (fstat(src_fd, &st) == 0) {
@@ -582,6 +688,48 @@ void copy_tree(int src_fd, int dst_fd) {
     struct timespec ts[2] = {st.st_atim, st.st_mtim};
     futimens(dst_fd, ts);
   }
+}
+
+
+}  // namespace
+
+void copy_tree(int src_fd, int dst_fd) {
+  TreeCopier copier;
+  copy_tree_with(copier, src_fd, dst_fd);
+}
+
+void link_tree(int src_fd, int dst_fd) {
+  TreeCopier copier;
+  copier.link_files = true;
+  copy_tree_with(copier, src_fd, dst_fd);
+}
+
+std::uint64_t disk_usage(int dir_fd, std::set<std::pair<dev_t, ino_t>>* seen) {
+  std::set<std::pair<dev_t, ino_t>> local;
+  if (!seen) seen = &local;
+  std::uint64_t total = 0;
+  struct stat st;
+  if (fstat(dir_fd, &st) == 0 && seen->insert({st.st_dev, st.st_ino}).second)
+    total += static_cast<std::uint64_t>(st.st_blocks) * 512;
+  int dup_fd = dup(dir_fd);
+  DIR* d = fdopendir(dup_fd);
+  if (!d) {
+    if (dup_fd >= 0) ::close(dup_fd);
+    return total;
+  }
+  while (struct dirent* de = readdir(d)) {
+    std::string n = de->d_name;
+    if (n == "." || n == "..") continue;
+    if (fstatat(dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      Fd sub(openat(dirfd(d), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (sub.fd >= 0) total += disk_usage(sub.fd, seen);
+    } else if (seen->insert({st.st_dev, st.st_ino}).second) {
+      total += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  closedir(d);
+  return total;
 }
 
 }  // namespace hutch

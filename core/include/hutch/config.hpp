@@ -19,7 +19,7 @@ struct Setting {
 };
 
 struct Config {
-  Setting storage_driver{"vfs"};
+  Setting storage_driver{"auto"};  // overlay, fuse-overlayfs or vfs, probed
   Setting network{"host"};
   Setting runtime{"native"};
   std::optional<std::filesystem::path> root;     // unset: the XDG default

@@ -58,6 +58,50 @@ struct RunOptions {
   bool read_only = false;
 };
 
+struct CommitOptions {
+  std::string message;               // -m
+  std::string author;                // -a
+  std::vector<std::string> changes;  // -c "CMD ...", as import's --change
+};
+
+struct MountedContainer {
+  ContainerRecord container;
+  std::filesystem::path path;
+};
+
+// `system df`: sizes in bytes.
+struct DiskUsageReport {
+  struct ImageUsage {
+    ImageRecord image;
+    std::uint64_t size = 0;         // all its layers
+    std::uint64_t shared_size = 0;  // layers another image uses too
+    std::uint64_t unique_size = 0;
+    int containers = 0;
+  };
+  struct ContainerUsage {
+    ContainerRecord container;
+    std::uint64_t size = 0;  // its writable layer
+  };
+  std::vector<ImageUsage> images;
+  std::vector<ContainerUsage> containers;
+  std::uint64_t images_size = 0;          // every layer counted once
+  std::uint64_t images_reclaimable = 0;   // layers of images no container uses
+  std::uint64_t containers_size = 0;
+  std::uint64_t containers_reclaimable = 0;  // of stopped containers
+  std::uint64_t disk_bytes = 0;           // the driver's layers on disk, shared inodes once
+};
+
+struct PruneReport {
+  std::vector<std::string> containers;  // IDs
+  std::vector<std::string> images;      // "untagged: NAME" / "deleted: ID" lines
+  std::uint64_t reclaimed = 0;          // bytes
+};
+
+struct CheckReport {
+  std::vector<std::string> problems;  // what is wrong, one line each
+  std::vector<std::string> repairs;   // what --repair did
+};
+
 class HUTCH_API Engine {
  public:
   Engine(Config config, EnginePaths paths, RootlessInfo rootless, const Logger& logger);
@@ -69,7 +113,11 @@ class HUTCH_API Engine {
   PluginLoader& loader() { return loader_; }
   Store& store();
 
+  // The store's driver: the one recorded in it, else the configured one (probed), else with
+  // "auto" the first of overlay, fuse-overlayfs, vfs that works; the choice is recorded.
   StorageDriver& storage();
+  // "auto" and nothing recorded yet: the next storage() probes and chooses.
+  bool storage_choice_pending() const;
   RuntimeBackend& runtime();
   NetworkBackend& network(const std::string& name);
   // Loads each family's chosen backend (for `hutch info`); failures are reported, not thrown.
@@ -84,6 +132,21 @@ class HUTCH_API Engine {
   nlohmann::json inspect_image(const std::string& reference);
   std::vector<ImageRecord> list_images();
 
+  // Storage verbs (engine_storage.cpp).
+  std::vector<Change> container_changes(const std::string& name_or_id);
+  ImageRecord commit_container(const std::string& name_or_id, const std::string& reference,
+                               const CommitOptions& options);
+  MountedContainer mount_container(const std::string& name_or_id);
+  std::string unmount_container(const std::string& name_or_id);
+  std::vector<MountedContainer> mounted_containers();
+  DiskUsageReport disk_usage();
+  // Stopped containers.
+  PruneReport prune_containers();
+  // Images without a name; with `all`, every image no container uses.
+  PruneReport prune_images(bool all);
+  // Verifies blobs, layers, images and containers; with `repair`, fixes what it can.
+  CheckReport check_store(bool repair);
+
   int run(const RunOptions& options);
   std::vector<ContainerRecord> list_containers();
   void remove_container(const std::string& name_or_id, bool force);
@@ -92,6 +155,12 @@ class HUTCH_API Engine {
   struct LoadedBackends;
   void recover_once();
   void cleanup_container(const ContainerRecord& record);
+  // Removes the image's records and the layers and blobs nothing else uses; the caller holds
+  // the exclusive lock and has dealt with its containers. Returns the bytes freed.
+  std::uint64_t drop_image(const ImageRecord& image);
+  ContainerRecord find_container_or_throw(const std::string& name_or_id);
+  // The driver's changes without the targets the runtime made for its mounts.
+  std::vector<Change> own_changes(const std::string& container_id);
   std::string unique_name(const std::vector<ContainerRecord>& existing) const;
 
   Config config_;

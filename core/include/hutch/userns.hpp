@@ -57,6 +57,10 @@ class HUTCH_API UsernsSession {
   // The membership lock's descriptor, to keep across exec (hutch unshare).
   int membership_fd() const { return member_.fd(); }
   bool created() const { return created_; }
+  // This process joined the shared namespace for this command only (it was not started
+  // inside it, as `hutch unshare` children are, and is not real root): what it mounts
+  // lives only as long as some hutch process stays in the namespace.
+  bool joined_for_this_command() const { return member_.fd() >= 0; }
 
  private:
   RootlessInfo info_;

@@ -1,4 +1,9 @@
-// vfs: every layer and container filesystem a full copy. Slow to create, works everywhere.
+// vfs: every layer and container filesystem a whole tree. Works on any filesystem.
+//
+//   layers/<chain-id>/              the layer's full tree; its files hardlinked from the parent
+//                                   layer's where the layer did not replace them
+//   containers/<id>/rootfs          a full copy of the image's top layer (written in place)
+//   containers/<id>/layer           the chain ID it was copied from (for diff and commit)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,8 +43,10 @@ class VfsDriver final : public StorageDriver {
   }
 
   StorageCapabilities capabilities() const override {
-    return {false, false, "full copies of every layer and container (works on any filesystem)"};
+    return {false, false, "full copies of every container, layers sharing their parents' files (any filesystem)"};
   }
+
+  StorageProbe probe() override { return {true, "plain directories work on any filesystem"}; }
 
   void create_layer(const std::string& id, const std::string& parent, const fs::path& layer_tar) override {
     fs::path staging = layers_ / (id + kIncomplete + random_hex(4));
@@ -48,7 +55,7 @@ class VfsDriver final : public StorageDriver {
       DirFd dst(staging);
       if (!parent.empty()) {
         DirFd src(layer_path(parent));
-        copy_tree(src.get(), dst.get());
+        link_tree(src.get(), dst.get());  // applying the tar replaces files, never writes into them
       }
       ApplyOptions opts;
       opts.squash_ownership = ctx_.rootless.mode == UsernsMode::kSingleId;
@@ -89,9 +96,11 @@ class VfsDriver final : public StorageDriver {
 
   void create_container_fs(const std::string& container_id, const std::string& top_layer) override {
     fs::path staging = containers_ / (container_id + kIncomplete + random_hex(4));
-    if (::mkdir(staging.c_str(), 0755) != 0) throw_errno("cannot create " + staging.string());
+    if (::mkdir(staging.c_str(), 0700) != 0 || ::mkdir((staging / "rootfs").c_str(), 0755) != 0)
+      throw_errno("cannot create " + staging.string());
     try {
-      DirFd dst(staging);
+      write_file_atomic(staging / "layer", top_layer + "\n", 0600);
+      DirFd dst(staging / "rootfs");
       DirFd src(layer_path(top_layer));
       copy_tree(src.get(), dst.get());
     } catch (...) {
@@ -106,7 +115,7 @@ class VfsDriver final : public StorageDriver {
   }
 
   fs::path mount(const std::string& container_id) override {
-    fs::path p = container_path(container_id);
+    fs::path p = rootfs_path(container_id);
     struct stat st;
     if (::stat(p.c_str(), &st) != 0) throw_errno("the filesystem of container " + container_id + " is missing");
     return p;
@@ -114,7 +123,43 @@ class VfsDriver final : public StorageDriver {
 
   void unmount(const std::string&) override {}  // nothing is mounted
 
+  std::optional<fs::path> mounted(const std::string& container_id) const override {
+    if (!has_container_fs(container_id)) return std::nullopt;
+    return rootfs_path(container_id);
+  }
+
   void remove_container_fs(const std::string& container_id) override { remove_tree(container_path(container_id)); }
+
+  bool has_container_fs(const std::string& container_id) const override {
+    struct stat st;
+    return ::stat(rootfs_path(container_id).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+
+  std::vector<Change> changes(const std::string& container_id) override { return diff_of(container_id); }
+
+  ExportedLayer export_changes(const std::string& container_id, const std::vector<Change>& list,
+                               const fs::path& tar) override {
+    DirFd upper(rootfs_path(container_id));
+    return write_changes_tar(upper.get(), list, tar);
+  }
+
+  std::uint64_t layer_disk_usage(const std::string& id, std::set<std::pair<dev_t, ino_t>>* seen) const override {
+    DirFd d(layer_path(id));
+    return disk_usage(d.get(), seen);
+  }
+
+  std::uint64_t container_disk_usage(const std::string& container_id) const override {
+    // The copy shares nothing with the layer; what the container wrote is its changes.
+    std::uint64_t total = 0;
+    DirFd upper(rootfs_path(container_id));
+    for (const auto& c : diff_of(container_id)) {
+      if (c.kind == ChangeKind::kDeleted) continue;
+      struct stat st;
+      if (fstatat(upper.get(), c.path.c_str() + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+        total += static_cast<std::uint64_t>(st.st_size);
+    }
+    return total;
+  }
 
   void clean_incomplete() override {
     for (const auto& dir : {layers_, containers_}) {
@@ -130,6 +175,20 @@ class VfsDriver final : public StorageDriver {
  private:
   fs::path layer_path(const std::string& id) const { return layers_ / id; }
   fs::path container_path(const std::string& id) const { return containers_ / id; }
+  fs::path rootfs_path(const std::string& id) const { return containers_ / id / "rootfs"; }
+  std::vector<Change> diff_of(const std::string& container_id) const {
+    DirFd upper(rootfs_path(container_id));
+    DirFd lower(layer_path(container_layer(container_id)));
+    return compare_trees(lower.get(), upper.get());
+  }
+  std::string container_layer(const std::string& id) const {
+    std::string l = read_file(container_path(id) / "layer");
+    while (!l.empty() && (l.back() == '\n' || l.back() == ' ')) l.pop_back();
+    if (l.empty() || !has_layer(l))
+      throw Error(Errc::kNotFound, "the image layer under container " + id.substr(0, 12) + " (" + l.substr(0, 12) +
+                                       ") is missing; run \"hutch system check\"");
+    return l;
+  }
 
   PluginContext ctx_;
   fs::path layers_;
