@@ -148,6 +148,15 @@ else
   failed=$((failed + 1))
 fi
 
+# ---- device nodes ---------------------------------------------------------------------------------
+# A fresh machine of this kind has /dev/fuse and /dev/net/tun at 0600; distributions make them 0666
+# (udev's default rules), which fuse-overlayfs (and later slirp) need as a user. Do what a distro does.
+for dev in /dev/fuse /dev/net/tun; do
+  if [ -c "$dev" ] && [ "$(stat -c %a "$dev")" != 666 ]; then
+    chmod 0666 "$dev" && echo "$dev: mode 0666, as a distribution sets it"
+  fi
+done
+
 # ---- integration tests ----------------------------------------------------------------------------
 it_bin=build/tests/integration/hutch_integration_tests
 it_dir=$work/integration
@@ -158,6 +167,7 @@ if [ "$installed" -eq 1 ]; then
   else
     problem "$it_bin was not built"
   fi
+  [ -x build/tests/conformance/hutch_conformance_tests ] && cp build/tests/conformance/hutch_conformance_tests "$it_dir/"
   if [ -d build/tests/fixtures/plugins ]; then
     cp -r build/tests/fixtures/plugins/. "$it_dir/fixture-plugins/"
   else
@@ -192,6 +202,12 @@ run_integration() {
   ) 2>&1 </dev/null | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
+  count_log "$mode" "$log" "$rc"
+}
+
+# Adds a gtest log's results to the totals; `rc` is the suite's exit code.
+count_log() {
+  local mode=$1 log=$2 rc=$3 ok bad started
   ok=$(grep -acE '^\[       OK \] ' "$log" || true)
   bad=$(grep -acE '^\[  FAILED  \] .+ \([0-9]+ ms\)$' "$log" || true)
   started=$(grep -acE '^\[ RUN      \] ' "$log" || true)
@@ -214,9 +230,35 @@ run_integration() {
   fi
 }
 
+# The storage conformance suite again, rootless: as the ranged user inside hutch's user
+# namespace (whiteout devices, user.overlay xattrs and file capabilities as a user makes them).
+run_rootless_conformance() {
+  local user=$1 home log rc
+  stage "storage conformance, rootless, as $user"
+  if [ "$installed" -ne 1 ] || [ "$users_ok" -ne 1 ] || [ ! -x "$it_dir/hutch_conformance_tests" ]; then
+    problem "rootless storage conformance not run: nothing built or installed, or no test user"
+    failed=$((failed + 1))
+    return
+  fi
+  home=$(getent passwd "$user" | cut -d: -f6)
+  log=$work/conformance-rootless.log
+  set +e
+  (
+    cd /tmp &&
+      runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin \
+        HUTCH_CONFORMANCE_PLUGINS=/usr/local/lib/hutch/plugins \
+        timeout -k 30 600 /usr/local/bin/hutch unshare "$it_dir/hutch_conformance_tests" --gtest_color=no \
+        --gtest_filter='*StorageConformance*'
+  ) 2>&1 </dev/null | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  count_log "rootless conformance" "$log" "$rc"
+}
+
 run_integration root root
 run_integration ranged "$ranged_user"
 run_integration norange "$norange_user"
+run_rootless_conformance "$ranged_user"
 
 # ---- summary --------------------------------------------------------------------------------------
 stage "summary"

@@ -38,6 +38,8 @@ struct TarEntry {
   mode_t perm = 0644;
   bool hardlink = false;
   int uid = 0;
+  std::vector<std::pair<std::string, std::string>> xattrs;
+  dev_t rdev = 0;  // device nodes
 };
 
 inline std::filesystem::path make_tar(const std::filesystem::path& dir, const std::string& name,
@@ -60,8 +62,10 @@ inline std::filesystem::path make_tar(const std::filesystem::path& dir, const st
     } else {
       archive_entry_set_filetype(ae, e.type);
       if (e.type == AE_IFLNK) archive_entry_set_symlink(ae, e.data.c_str());
+      if (e.type == AE_IFCHR || e.type == AE_IFBLK) archive_entry_set_rdev(ae, e.rdev);
       archive_entry_set_size(ae, e.type == AE_IFREG ? static_cast<la_int64_t>(e.data.size()) : 0);
     }
+    for (const auto& [k, v] : e.xattrs) archive_entry_xattr_add_entry(ae, k.c_str(), v.data(), v.size());
     archive_write_header(a, ae);
     if (!e.hardlink && e.type == AE_IFREG) archive_write_data(a, e.data.data(), e.data.size());
     archive_entry_free(ae);

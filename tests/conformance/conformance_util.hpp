@@ -12,8 +12,11 @@
 
 namespace hutch::conformance {
 
+// The build tree's plugins, or $HUTCH_CONFORMANCE_PLUGINS (the installed ones, when the suite
+// runs as a user who cannot read the build tree).
 inline PluginLoader& loader() {
-  static PluginLoader l({HUTCH_BUILD_PLUGIN_DIR});
+  const char* dir = getenv("HUTCH_CONFORMANCE_PLUGINS");
+  static PluginLoader l({dir && *dir ? dir : HUTCH_BUILD_PLUGIN_DIR});
   return l;
 }
 
