@@ -299,8 +299,11 @@ std::vector<BackendInfo> Engine::describe_backends() {
 void Engine::recover_once() {
   if (recovered_) return;
   recovered_ = true;
-  store().clean_tmp();
+  bool interrupted = store().clean_tmp();
   storage().clean_incomplete();
+  // Every command that adds blobs or layers stages its work in tmp/ and writes records
+  // before it lets go of the lock: a leftover there means one died between the two.
+  if (interrupted) collect_unreferenced();
   // Containers whose hutch process died (kill -9, a reboot): stopped, or gone if --rm.
   auto containers = store().containers();
   bool changed = false;
@@ -447,6 +450,23 @@ std::vector<std::string> Engine::remove_image(const std::string& reference, bool
   drop_image(*img);
   out.push_back("Deleted: " + img->id);
   return out;
+}
+
+void Engine::collect_unreferenced() {
+  Store& st = store();
+  auto wanted = st.referenced_blobs();
+  for (const auto& d : st.blob_digests())
+    if (!wanted.count(d)) {
+      logger_.info("removing blob " + d + ", which an interrupted command left");
+      ::unlink(st.blob_path(d).c_str());
+    }
+  std::set<std::string> recorded;
+  for (const auto& l : st.layers()) recorded.insert(l.id);
+  for (const auto& id : storage().list_layers())
+    if (!recorded.count(id)) {
+      logger_.info("removing layer " + id.substr(0, 12) + ", which an interrupted command left");
+      storage().remove_layer(id);
+    }
 }
 
 std::uint64_t Engine::drop_image(const ImageRecord& img) {

@@ -338,7 +338,14 @@ CheckReport Engine::check_store(bool repair) {
   }
   auto blob_ok = [&](const std::string& digest) { return !bad_blobs.count(digest) && st.has_blob(digest); };
 
-  // Layers: a sound blob whose digest is the diff ID, and the driver's content.
+  auto wanted = st.referenced_blobs();
+  for (const auto& d : st.blob_digests())
+    if (!wanted.count(d) && !bad_blobs.count(d)) {
+      problem("blob " + d + " is referenced by no layer or image");
+      if (repair && ::unlink(st.blob_path(d).c_str()) == 0) r.repairs.push_back("removed the unreferenced blob " + d);
+    }
+
+  // Layers: a sound blob, and the driver's content.
   auto layers = st.layers();
   std::set<std::string> driver_layers;
   for (const auto& id : storage().list_layers()) driver_layers.insert(id);

@@ -240,7 +240,8 @@ std::optional<ContainerRecord> Store::find_container(const std::string& name_or_
   return found;
 }
 
-void Store::clean_tmp() {
+bool Store::clean_tmp() {
+  bool found = false;
   std::error_code ec;
   for (fs::directory_iterator it(tmp_dir(), ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().extension() == ".lock") continue;
@@ -249,6 +250,7 @@ void Store::clean_tmp() {
     FileLock held = FileLock::try_lock(lock_file, FileLock::Mode::kExclusive);
     if (!held.held()) continue;  // a live command's staging area
     logger_.info("removing what an interrupted command left: " + it->path().string());
+    found = true;
     ::unlink(lock_file.c_str());
     try {
       remove_tree(it->path());
@@ -256,6 +258,25 @@ void Store::clean_tmp() {
       logger_.warn("cannot remove leftover " + it->path().string() + ": " + e.what());
     }
   }
+  return found;
+}
+
+std::set<std::string> Store::referenced_blobs() const {
+  std::set<std::string> out;
+  for (const auto& l : layers()) out.insert(l.blob);
+  for (const auto& i : images()) {
+    out.insert("sha256:" + i.id);
+    out.insert(i.manifest_digest);
+  }
+  return out;
+}
+
+std::vector<std::string> Store::blob_digests() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(root_ / "blobs" / "sha256", ec), end; !ec && it != end; it.increment(ec))
+    out.push_back("sha256:" + it->path().filename().string());
+  return out;
 }
 
 }  // namespace hutch

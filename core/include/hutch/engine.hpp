@@ -158,6 +158,8 @@ class HUTCH_API Engine {
   // Removes the image's records and the layers and blobs nothing else uses; the caller holds
   // the exclusive lock and has dealt with its containers. Returns the bytes freed.
   std::uint64_t drop_image(const ImageRecord& image);
+  // Blobs and driver layers no record names (what a command killed midway left).
+  void collect_unreferenced();
   ContainerRecord find_container_or_throw(const std::string& name_or_id);
   // The driver's changes without the targets the runtime made for its mounts.
   std::vector<Change> own_changes(const std::string& container_id);

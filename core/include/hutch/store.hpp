@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -123,8 +124,12 @@ class HUTCH_API Store {
   std::optional<ImageRecord> find_image(const std::string& reference) const;
   std::optional<ContainerRecord> find_container(const std::string& name_or_id) const;
 
-  // Removes what interrupted commands left in tmp/ (staging areas nobody holds).
-  void clean_tmp();
+  // Removes what interrupted commands left in tmp/ (staging areas nobody holds); true when
+  // there was something, i.e. a command that changes the store died midway.
+  bool clean_tmp();
+  // Digests the records name (layer blobs, configs, manifests), and those in blobs/.
+  std::set<std::string> referenced_blobs() const;
+  std::vector<std::string> blob_digests() const;
 
  private:
   template <typename T>
