@@ -355,6 +355,25 @@ TEST_P(StorageConformance, ACrashedLayerIsCleanedAndNeverListed) {
   EXPECT_TRUE(driver_->has_layer("whole"));
 }
 
+TEST_P(StorageConformance, AnImageOfManyLayersMounts) {
+  // 160 layers: the lowerdir option alone is past a 4 KiB page even with short names.
+  constexpr int kLayers = 160;
+  std::string parent;
+  for (int i = 0; i < kLayers; ++i) {
+    std::string id = "deep" + std::to_string(i);
+    driver_->create_layer(id, parent,
+                          tar_of(scratch_.path(), id + ".tar", {{"layers/", ""}, {"layers/" + std::to_string(i), id}}));
+    parent = id;
+  }
+  driver_->create_container_fs("c", parent);
+  fs::path root = driver_->mount("c");
+  EXPECT_EQ(listing(root / "layers").size(), static_cast<size_t>(kLayers));
+  EXPECT_EQ(slurp(root / "layers/0"), "deep0");
+  EXPECT_EQ(slurp(root / "layers/159"), "deep159");
+  driver_->unmount("c");
+  driver_->remove_container_fs("c");
+}
+
 INSTANTIATE_TEST_SUITE_P(Plugins, StorageConformance, ::testing::Values("vfs", "overlay", "fuse-overlayfs"),
                          [](const auto& info) {
                            std::string n = info.param;
