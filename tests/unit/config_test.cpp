@@ -5,9 +5,9 @@
 
 using namespace hutch;
 
-TEST(Config, DefaultsAreVfsNativeHost) {
+TEST(Config, DefaultsAreAutoStorageNativeHost) {
   Config c;
-  EXPECT_EQ(c.storage_driver.value, "vfs");
+  EXPECT_EQ(c.storage_driver.value, "auto");
   EXPECT_EQ(c.runtime.value, "native");
   EXPECT_EQ(c.network.value, "host");
   EXPECT_EQ(c.storage_driver.source, "default");
