@@ -102,14 +102,6 @@ Engine::Engine(Config config, EnginePaths paths, RootlessInfo rootless, const Lo
 
 Engine::~Engine() = default;
 
-Store& Engine::store() {
-  if (!store_) {
-    store_ = std::make_unique<Store>(paths_.store_root, logger_);
-    // The store is its metadata and its driver: a bad driver fails every store command.
-    storage();
-  }
-  return *store_;
-}
 
 namespace {
 
@@ -133,6 +125,7 @@ const char* kNouns[] = {"hare", "otter", "badger", "heron", "lynx", "marten", "n
                         "stoat", "tern", "vole", "wren", "yak", "ibex", "koala", "lemur", "mole", "finch"};
 
 }  // namespace
+
 
 namespace {
 
@@ -165,6 +158,23 @@ RecordedDriver read_recorded_driver(const fs::path& file) {
 }
 
 }  // namespace
+
+Store& Engine::store() {
+  if (!store_) {
+    store_ = std::make_unique<Store>(paths_.store_root, logger_);
+    // The store is its metadata and its driver: a bad driver fails every store command.
+    // Commands that only read records run outside the user namespace, where a driver
+    // cannot be probed: on a store with no driver recorded yet (so with no layers either)
+    // they leave the choice to the first command that can make it.
+    if (::geteuid() == 0 || !read_recorded_driver(paths_.store_root / "storage-driver").name.empty())
+      storage();
+    else if (config_.storage_driver.value != kAutoDriver)
+      loader_.create<StorageDriver>(config_.storage_driver.value,
+                                    make_context(config_, paths_, rootless_, logger_, config_.storage_driver.value,
+                                                 paths_.store_root / config_.storage_driver.value));
+  }
+  return *store_;
+}
 
 bool Engine::storage_choice_pending() const {
   return config_.storage_driver.value == kAutoDriver &&
@@ -272,14 +282,23 @@ std::vector<BackendInfo> Engine::describe_backends() {
     }
   };
   attempt("storage", config_.storage_driver.value, [&] {
-    if (storage_choice_pending()) {
-      // Probing mounts in the user namespace, which `info` does not enter: leave it to the
-      // first command that uses the store.
+    // Probing mounts in the user namespace, which `info` does not enter: on a store with no
+    // driver recorded yet, leave the choice to the first command that uses the store.
+    if (read_recorded_driver(paths_.store_root / "storage-driver").name.empty()) {
       BackendInfo pending;
       pending.family = "storage";
-      pending.name = kAutoDriver;
-      pending.why = "not chosen yet: the first command that uses the store tries overlay, then fuse-overlayfs, "
-                    "then vfs, and records the first that works";
+      pending.name = config_.storage_driver.value;
+      if (pending.name == kAutoDriver) {
+        pending.why = "not chosen yet: the first command that uses the store tries overlay, then fuse-overlayfs, "
+                      "then vfs, and records the first that works";
+        return pending;
+      }
+      auto driver = loader_.create<StorageDriver>(
+          pending.name,
+          make_context(config_, paths_, rootless_, logger_, pending.name, paths_.store_root / pending.name),
+          &pending.plugin);
+      pending.why = why_of(config_.storage_driver) + "; not tried yet: the first command that uses the store does";
+      pending.description = driver->capabilities().description;
       return pending;
     }
     storage();

@@ -69,6 +69,11 @@ const nlohmann::json* plugin_of(const nlohmann::json& info, const std::string& f
 
 class InfoTest : public HutchTest {
  protected:
+  // A store that has been used: its storage driver is chosen and recorded.
+  void SetUp() override {
+    HutchTest::SetUp();
+    ASSERT_OK(hutch({"images"}));
+  }
   nlohmann::json info_json(const std::vector<std::string>& global = {}, Options o = {}) {
     std::vector<std::string> a = global;
     a.insert(a.end(), {"info", "--format", "json"});
@@ -109,7 +114,9 @@ TEST_F(InfoTest, JsonReportsPluginsStoreAndMode) {
     EXPECT_TRUE(path.is_absolute()) << p->dump();
     EXPECT_TRUE(fs::is_regular_file(path)) << p->dump();
   }
-  EXPECT_EQ((*plugin_of(j, "storage"))["name"], "vfs");
+  // The automatic choice: this machine's kernel mounts overlay in a user namespace.
+  EXPECT_EQ((*plugin_of(j, "storage"))["name"], "overlay") << j.dump(2);
+  EXPECT_TRUE(contains((*plugin_of(j, "storage"))["reason"].get<std::string>(), "chosen automatically")) << j.dump(2);
   EXPECT_EQ((*plugin_of(j, "runtime"))["name"], "native");
   ASSERT_TRUE(j["store"].is_object()) << j.dump(2);
   EXPECT_EQ(j["store"]["root"], root_);
@@ -126,7 +133,7 @@ TEST_F(InfoTest, JsonReportsPluginsStoreAndMode) {
 TEST_F(InfoTest, TextReportsPluginsStoreAndMode) {
   Result r = hutch({"info"});
   ASSERT_OK(r);
-  EXPECT_TRUE(contains(r.out, "libhutch-storage-vfs.so")) << r;
+  EXPECT_TRUE(contains(r.out, "libhutch-storage-overlay.so")) << r;
   EXPECT_TRUE(contains(r.out, "libhutch-runtime-native.so")) << r;
   EXPECT_TRUE(contains(r.out, "libhutch-network-")) << r;
   EXPECT_TRUE(contains(r.out, root_)) << r;
@@ -147,12 +154,33 @@ TEST_F(InfoTest, GlobalOptionsSelectPlugins) {
   ASSERT_TRUE(none.is_object());
   ASSERT_NE(plugin_of(none, "network"), nullptr);
   EXPECT_EQ((*plugin_of(none, "network"))["name"], "none");
-  nlohmann::json host = info_json({"--network", "host", "--runtime", "native", "--storage-driver", "vfs"});
+  nlohmann::json host = info_json(
+      {"--root", path("vfs-root"), "--network", "host", "--runtime", "native", "--storage-driver", "vfs"});
   ASSERT_TRUE(host.is_object());
   ASSERT_NE(plugin_of(host, "network"), nullptr);
   EXPECT_EQ((*plugin_of(host, "network"))["name"], "host");
   EXPECT_EQ((*plugin_of(host, "runtime"))["name"], "native");
   EXPECT_EQ((*plugin_of(host, "storage"))["name"], "vfs");
+}
+
+TEST_F(InfoTest, AFreshStoreSaysTheDriverIsNotChosenYet) {
+  nlohmann::json j = info_json({"--root", path("fresh-root")});
+  ASSERT_TRUE(j.is_object());
+  ASSERT_NE(plugin_of(j, "storage"), nullptr) << j.dump(2);
+  EXPECT_EQ((*plugin_of(j, "storage"))["name"], "auto") << j.dump(2);
+  EXPECT_TRUE(contains((*plugin_of(j, "storage"))["reason"].get<std::string>(), "not chosen yet")) << j.dump(2);
+  // The first command that uses the store chooses, records, and says why.
+  ASSERT_OK(hutch({"--root", path("fresh-root"), "images"}));
+  std::string recorded = read_file(path("fresh-root") + "/storage-driver");
+  EXPECT_EQ(recorded.substr(0, recorded.find('\n')), "overlay") << recorded;
+  Result text = hutch({"--root", path("fresh-root"), "info"});
+  ASSERT_OK(text);
+  EXPECT_TRUE(contains(text.out, "chosen automatically")) << text;
+}
+
+TEST_F(InfoTest, AStoreRefusesAnotherDriver) {
+  Result r = hutch_raw({"--root", root_, "--runroot", run_, "--storage-driver", "vfs", "images"});
+  EXPECT_TRUE(EngineError(r, {"\"overlay\"", "\"vfs\"", "--storage-driver overlay"}));
 }
 
 TEST_F(InfoTest, PluginPathIsSearchedFirst) {

@@ -225,7 +225,7 @@ TEST_F(CrashTest, KilledImportLeavesNothingVisible) {
   size_t leftovers = 0;
   for (const auto& e : fs::directory_iterator(root_ + "/tmp")) leftovers += e.is_directory();
   EXPECT_EQ(leftovers, 0u) << "staging directories of the killed imports are still in " << root_ << "/tmp";
-  for (const auto& e : fs::directory_iterator(root_ + "/vfs/layers"))
+  for (const auto& e : fs::directory_iterator(root_ + "/overlay/layers"))
     EXPECT_EQ(e.path().filename().string().find("incomplete"), std::string::npos) << e.path();
   Result ok = hutch({"run", "--rm", "bb", "echo", "fine"});
   EXPECT_OK(ok);
