@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "hutch/digest.hpp"
 #include "hutch/layer_tar.hpp"
@@ -184,6 +185,28 @@ bool is_opaque_dir(int fd) {
   return fstatat(fd, kWhOpaque, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+// The names the merged lower layers show in directory `rel` ("" for the root).
+std::set<std::string> lower_names(const std::vector<int>& lowers, const std::string& rel) {
+  std::set<std::string> visible, hidden;
+  for (int lower : lowers) {
+    struct stat st;
+    if (!rel.empty()) {
+      if (fstatat(lower, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // not in this layer
+      if (!S_ISDIR(st.st_mode)) break;  // a whiteout or a file here hides the layers below
+    }
+    int fd = openat(lower, rel.empty() ? "." : rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    Fd d(fd);
+    for (const auto& n : list_dir(d.fd)) {
+      if (n.rfind(kWhPrefix, 0) == 0 || visible.count(n) || hidden.count(n)) continue;
+      if (fstatat(d.fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      (is_whiteout(st) ? hidden : visible).insert(n);
+    }
+    if (is_opaque_dir(d.fd)) break;
+  }
+  return visible;
+}
+
 void overlay_dir(int udir, const std::string& dir, const std::vector<int>& lowers, std::vector<Change>& out) {
   for (const auto& n : list_dir(udir)) {
     std::string path = join(dir, n);
@@ -215,9 +238,21 @@ void overlay_dir(int udir, const std::string& dir, const std::vector<int>& lower
       continue;
     }
     if (opaque || !S_ISDIR(below->st_mode)) {
-      // Replaces what was there: everything inside is new.
+      // Replaces what was there: everything inside is new, and what was below is deleted.
       out.push_back({path, ChangeKind::kChanged, S_ISDIR(below->st_mode)});
       all_added(sub.fd, path, out, true);
+      if (S_ISDIR(below->st_mode)) {
+        auto upper_names = list_dir(sub.fd);
+        for (const auto& gone : lower_names(lowers, path.substr(1))) {
+          if (std::binary_search(upper_names.begin(), upper_names.end(), gone)) {
+            // Made again: changed, not added.
+            for (auto& c : out)
+              if (c.path == join(path, gone) && c.kind == ChangeKind::kAdded) c.kind = ChangeKind::kChanged;
+            continue;
+          }
+          out.push_back({join(path, gone), ChangeKind::kDeleted});
+        }
+      }
       continue;
     }
     out.push_back({path, ChangeKind::kChanged});
@@ -332,7 +367,13 @@ std::vector<Change> overlay_changes(int upper_fd, const std::vector<int>& lower_
 ExportedLayer write_changes_tar(int root_fd, const std::vector<Change>& changes, const std::filesystem::path& out) {
   TarWriter tar(out);
   std::map<std::pair<dev_t, ino_t>, std::string> written;  // inode -> first name, for hardlinks
+  std::vector<std::string> opaque_dirs;
   for (const auto& c : changes) {
+    if (c.opaque) opaque_dirs.push_back(c.path + "/");
+    if (c.kind == ChangeKind::kDeleted &&
+        std::any_of(opaque_dirs.begin(), opaque_dirs.end(),
+                    [&](const std::string& d) { return c.path.compare(0, d.size(), d) == 0; }))
+      continue;  // the opaque marker already hides everything below
     std::string rel = c.path.substr(1);
     auto slash = rel.rfind('/');
     std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);

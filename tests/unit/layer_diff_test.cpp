@@ -97,9 +97,10 @@ TEST(LayerDiff, OverlayUpperInKernelAndFuseForms) {
   auto changes = overlay_changes(u.fd, {l.fd});
   EXPECT_EQ(lines(changes),
             "A /brand\nA /brand/file\nC /etc\nC /etc/conf\nD /etc/gone\nC /fuse\nD /fuse/gone\n"
-            "C /opq (opaque)\nA /opq/fresh\nC /var\nC /var/old (opaque)\nA /var/old/new\n");
+            "C /opq (opaque)\nA /opq/fresh\nD /opq/old\nC /var\nC /var/old (opaque)\nA /var/old/new\nD /var/old/x\n");
 
-  // As a layer tar: deletions as .wh. entries, opaque directories followed by their marker.
+  // As a layer tar: deletions as .wh. entries, opaque directories followed by their marker
+  // (which stands for the deletions inside them).
   fs::path tar = t.path() / "changes.tar";
   ExportedLayer layer = write_changes_tar(u.fd, changes, tar);
   EXPECT_EQ(layer.size, fs::file_size(tar));

@@ -114,17 +114,21 @@ class VfsDriver final : public StorageDriver {
     }
   }
 
+  // Nothing is mounted; a marker says the filesystem is in use, as `hutch mount` lists it.
   fs::path mount(const std::string& container_id) override {
     fs::path p = rootfs_path(container_id);
     struct stat st;
     if (::stat(p.c_str(), &st) != 0) throw_errno("the filesystem of container " + container_id + " is missing");
+    write_file_atomic(container_path(container_id) / "mounted", "", 0600);
     return p;
   }
 
-  void unmount(const std::string&) override {}  // nothing is mounted
+  void unmount(const std::string& container_id) override { ::unlink((container_path(container_id) / "mounted").c_str()); }
 
   std::optional<fs::path> mounted(const std::string& container_id) const override {
-    if (!has_container_fs(container_id)) return std::nullopt;
+    struct stat st;
+    if (!has_container_fs(container_id) || ::stat((container_path(container_id) / "mounted").c_str(), &st) != 0)
+      return std::nullopt;
     return rootfs_path(container_id);
   }
 
