@@ -72,6 +72,14 @@ class SystemDfCommand final : public Command {
   bool verbose_ = false;
 };
 
+// docker's prompt: the warning, then y/N; "Nothing removed." unless the answer is yes.
+bool confirmed(const std::string& warning) {
+  std::cout << warning;
+  if (confirm("Are you sure you want to continue?")) return true;
+  std::cout << "Nothing removed." << std::endl;
+  return false;
+}
+
 void print_prune(const PruneReport& containers, const PruneReport& images) {
   std::string out;
   if (!containers.containers.empty()) {
@@ -102,15 +110,10 @@ class SystemPruneCommand final : public Command {
     if (!a.empty()) usage_error("\"hutch system prune\" takes no arguments");
   }
   int run(CommandContext& ctx) override {
-    if (!force_) {
-      std::cout << "WARNING! This will remove:\n  - all stopped containers\n"
-                << (all_ ? "  - all images without at least one container associated to them\n"
-                         : "  - all dangling images\n");
-      if (!confirm("Are you sure you want to continue?")) {
-        std::cout << "Nothing removed." << std::endl;
-        return 0;
-      }
-    }
+    if (!force_ && !confirmed(std::string("WARNING! This will remove:\n  - all stopped containers\n") +
+                              (all_ ? "  - all images without at least one container associated to them\n"
+                                    : "  - all dangling images\n")))
+      return 0;
     PruneReport c = ctx.engine().prune_containers();
     PruneReport i = ctx.engine().prune_images(all_);
     print_prune(c, i);
@@ -135,14 +138,9 @@ class ImagePruneCommand final : public Command {
     if (!a.empty()) usage_error("\"hutch image prune\" takes no arguments");
   }
   int run(CommandContext& ctx) override {
-    if (!force_) {
-      std::cout << (all_ ? "WARNING! This will remove all images without at least one container associated to them.\n"
-                         : "WARNING! This will remove all dangling images.\n");
-      if (!confirm("Are you sure you want to continue?")) {
-        std::cout << "Nothing removed." << std::endl;
-        return 0;
-      }
-    }
+    if (!force_ && !confirmed(all_ ? "WARNING! This will remove all images without at least one container associated to them.\n"
+                                   : "WARNING! This will remove all dangling images.\n"))
+      return 0;
     print_prune({}, ctx.engine().prune_images(all_));
     return 0;
   }

@@ -16,21 +16,14 @@
 #include <set>
 
 #include "hutch/digest.hpp"
+#include "hutch/unique_fd.hpp"
 #include "hutch/layer_tar.hpp"
 
 namespace hutch {
 
 namespace {
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f = -1) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
+using Fd = UniqueFd;
 
 std::vector<std::string> list_dir(int dir_fd) {
   std::vector<std::string> names;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "hutch/digest.hpp"
+#include "hutch/unique_fd.hpp"
 #include "hutch/error.hpp"
 
 namespace hutch {
@@ -67,15 +68,7 @@ void split(const std::string& path, std::string& parent, std::string& base) {
   }
 }
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f = -1) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
+using Fd = UniqueFd;
 
 void copy_file_data(int from, int to, off_t size, const std::string& what) {
   off_t left = size;

@@ -9,6 +9,7 @@
 
 #include "hutch/layer_tar.hpp"
 #include "hutch/paths.hpp"
+#include "hutch/unique_fd.hpp"
 
 namespace hutch::storage::overlay {
 namespace fs = std::filesystem;
@@ -16,20 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kIncomplete = ".incomplete-";
-
-class DirFd {
- public:
-  explicit DirFd(const fs::path& p) : fd_(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    if (fd_ < 0) throw_errno("cannot open " + p.string());
-  }
-  ~DirFd() { ::close(fd_); }
-  DirFd(const DirFd&) = delete;
-  DirFd& operator=(const DirFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 struct FdList {
   std::vector<int> fds;
@@ -120,7 +107,7 @@ void OverlayStore::create_layer(const std::string& id, const std::string& parent
     FdList lowers;
     lowers.fds = open_lowers(lower);
     {
-      DirFd diff(staging / "diff");
+      UniqueFd diff = open_directory(staging / "diff");
       ApplyOptions opts;
       opts.whiteouts = WhiteoutForm::kOverlay;
       opts.lower_fds = lowers.fds;
@@ -236,23 +223,23 @@ std::vector<Change> OverlayStore::changes(const std::string& container_id) {
   fs::path dir = container_dir(container_id);
   FdList lowers;
   lowers.fds = open_lowers(read_trimmed(dir / "lower"));
-  DirFd upper(dir / "diff");
+  UniqueFd upper = open_directory(dir / "diff");
   return overlay_changes(upper.get(), lowers.fds);
 }
 
 ExportedLayer OverlayStore::export_changes(const std::string& container_id, const std::vector<Change>& list,
                                            const fs::path& tar) {
-  DirFd upper(container_dir(container_id) / "diff");
+  UniqueFd upper = open_directory(container_dir(container_id) / "diff");
   return write_changes_tar(upper.get(), list, tar);
 }
 
 std::uint64_t OverlayStore::layer_disk_usage(const std::string& id, std::set<std::pair<dev_t, ino_t>>* seen) const {
-  DirFd d(layer_dir(id) / "diff");
+  UniqueFd d = open_directory(layer_dir(id) / "diff");
   return disk_usage(d.get(), seen);
 }
 
 std::uint64_t OverlayStore::container_disk_usage(const std::string& container_id) const {
-  DirFd d(container_dir(container_id) / "diff");
+  UniqueFd d = open_directory(container_dir(container_id) / "diff");
   return disk_usage(d.get(), nullptr);
 }
 

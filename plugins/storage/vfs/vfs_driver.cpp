@@ -14,6 +14,7 @@
 #include "hutch/layer_tar.hpp"
 #include "hutch/paths.hpp"
 #include "hutch/storage.hpp"
+#include "hutch/unique_fd.hpp"
 
 namespace hutch::storage::vfs {
 namespace fs = std::filesystem;
@@ -21,18 +22,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kIncomplete = ".incomplete-";
-
-class DirFd {
- public:
-  explicit DirFd(const fs::path& p) : fd_(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) {
-    if (fd_ < 0) throw_errno("cannot open " + p.string());
-  }
-  ~DirFd() { ::close(fd_); }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 class VfsDriver final : public StorageDriver {
  public:
@@ -52,9 +41,9 @@ class VfsDriver final : public StorageDriver {
     fs::path staging = layers_ / (id + kIncomplete + random_hex(4));
     if (::mkdir(staging.c_str(), 0755) != 0) throw_errno("cannot create " + staging.string());
     try {
-      DirFd dst(staging);
+      UniqueFd dst = open_directory(staging);
       if (!parent.empty()) {
-        DirFd src(layer_path(parent));
+        UniqueFd src = open_directory(layer_path(parent));
         link_tree(src.get(), dst.get());  // applying the tar replaces files, never writes into them
       }
       ApplyOptions opts;
@@ -100,8 +89,8 @@ class VfsDriver final : public StorageDriver {
       throw_errno("cannot create " + staging.string());
     try {
       write_file_atomic(staging / "layer", top_layer + "\n", 0600);
-      DirFd dst(staging / "rootfs");
-      DirFd src(layer_path(top_layer));
+      UniqueFd dst = open_directory(staging / "rootfs");
+      UniqueFd src = open_directory(layer_path(top_layer));
       copy_tree(src.get(), dst.get());
     } catch (...) {
       remove_tree(staging);
@@ -143,19 +132,19 @@ class VfsDriver final : public StorageDriver {
 
   ExportedLayer export_changes(const std::string& container_id, const std::vector<Change>& list,
                                const fs::path& tar) override {
-    DirFd upper(rootfs_path(container_id));
+    UniqueFd upper = open_directory(rootfs_path(container_id));
     return write_changes_tar(upper.get(), list, tar);
   }
 
   std::uint64_t layer_disk_usage(const std::string& id, std::set<std::pair<dev_t, ino_t>>* seen) const override {
-    DirFd d(layer_path(id));
+    UniqueFd d = open_directory(layer_path(id));
     return disk_usage(d.get(), seen);
   }
 
   std::uint64_t container_disk_usage(const std::string& container_id) const override {
     // The copy shares nothing with the layer; what the container wrote is its changes.
     std::uint64_t total = 0;
-    DirFd upper(rootfs_path(container_id));
+    UniqueFd upper = open_directory(rootfs_path(container_id));
     for (const auto& c : diff_of(container_id)) {
       if (c.kind == ChangeKind::kDeleted) continue;
       struct stat st;
@@ -181,8 +170,8 @@ class VfsDriver final : public StorageDriver {
   fs::path container_path(const std::string& id) const { return containers_ / id; }
   fs::path rootfs_path(const std::string& id) const { return containers_ / id / "rootfs"; }
   std::vector<Change> diff_of(const std::string& container_id) const {
-    DirFd upper(rootfs_path(container_id));
-    DirFd lower(layer_path(container_layer(container_id)));
+    UniqueFd upper = open_directory(rootfs_path(container_id));
+    UniqueFd lower = open_directory(layer_path(container_layer(container_id)));
     return compare_trees(lower.get(), upper.get());
   }
   std::string container_layer(const std::string& id) const {
