@@ -192,7 +192,7 @@ TEST_F(InfoTest, PluginPathIsSearchedFirst) {
   std::string installed = (*st)["path"];
   fs::create_directories(path("plugins"));
   fs::create_directories(path("empty"));
-  std::string copy = path("plugins") + "/libhutch-storage-vfs.so";
+  std::string copy = path("plugins") + "/" + fs::path(installed).filename().string();
   fs::copy_file(installed, copy);
   Options o;
   o.env["HUTCH_PLUGIN_PATH"] = path("empty") + ":" + path("plugins");
