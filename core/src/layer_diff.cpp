@@ -219,6 +219,12 @@ void overlay_dir(int udir, const std::string& dir, const std::vector<int>& lower
       continue;
     }
     if (!S_ISDIR(u.st_mode)) {
+      // A file copied up with nothing changed (fuse-overlayfs does that to the other names of
+      // a hardlinked file) is no change: same metadata, as vfs' comparison judges it.
+      if (below && S_ISREG(u.st_mode) && S_ISREG(below->st_mode) && u.st_mode == below->st_mode &&
+          u.st_uid == below->st_uid && u.st_gid == below->st_gid && u.st_size == below->st_size &&
+          same_time(u.st_mtim, below->st_mtim))
+        continue;
       out.push_back({path, below ? ChangeKind::kChanged : ChangeKind::kAdded});
       continue;
     }
