@@ -102,7 +102,6 @@ Engine::Engine(Config config, EnginePaths paths, RootlessInfo rootless, const Lo
 
 Engine::~Engine() = default;
 
-
 namespace {
 
 PluginContext make_context(const Config& config, const EnginePaths& paths, const RootlessInfo& rootless,
@@ -124,10 +123,6 @@ const char* kAdjectives[] = {"brave", "calm", "eager", "fancy", "gentle", "happy
 const char* kNouns[] = {"hare", "otter", "badger", "heron", "lynx", "marten", "newt", "owl", "puffin", "raven",
                         "stoat", "tern", "vole", "wren", "yak", "ibex", "koala", "lemur", "mole", "finch"};
 
-}  // namespace
-
-
-namespace {
 
 constexpr const char* kAutoDriver = "auto";
 // The automatic choice, best first.
