@@ -258,6 +258,19 @@ bool Store::clean_tmp() {
       logger_.warn("cannot remove leftover " + it->path().string() + ": " + e.what());
     }
   }
+  // Atomic writes (records, configs, manifests) that died before their rename. Every one
+  // happens under the exclusive store lock, which our caller holds: none is alive.
+  // (storage-driver is written before any lock is taken: its temporary file is left alone.)
+  for (const fs::path& dir : {root_, root_ / "blobs" / "sha256"}) {
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (name.find(".tmp-") == std::string::npos || !it->is_regular_file() || name.rfind("storage-driver", 0) == 0)
+        continue;
+      logger_.info("removing what an interrupted write left: " + it->path().string());
+      ::unlink(it->path().c_str());
+      found = true;
+    }
+  }
   return found;
 }
 
@@ -275,7 +288,7 @@ std::vector<std::string> Store::blob_digests() const {
   std::vector<std::string> out;
   std::error_code ec;
   for (fs::directory_iterator it(root_ / "blobs" / "sha256", ec), end; !ec && it != end; it.increment(ec))
-    out.push_back("sha256:" + it->path().filename().string());
+    if (is_hex64(it->path().filename().string())) out.push_back("sha256:" + it->path().filename().string());
   return out;
 }
 

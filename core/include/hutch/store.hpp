@@ -124,8 +124,9 @@ class HUTCH_API Store {
   std::optional<ImageRecord> find_image(const std::string& reference) const;
   std::optional<ContainerRecord> find_container(const std::string& name_or_id) const;
 
-  // Removes what interrupted commands left in tmp/ (staging areas nobody holds); true when
-  // there was something, i.e. a command that changes the store died midway.
+  // Removes what interrupted commands left: staging areas in tmp/ nobody holds, and the
+  // temporary files of atomic writes. Call it under the exclusive lock. True when there was
+  // something, i.e. a command that changes the store died midway.
   bool clean_tmp();
   // Digests the records name (layer blobs, configs, manifests), and those in blobs/.
   std::set<std::string> referenced_blobs() const;
