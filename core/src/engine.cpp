@@ -643,7 +643,7 @@ int Engine::run(const RunOptions& o) {
     rec.monitor_start = process_start_time(getpid());
     make_dirs(st.container_dir(rec.id), 0700);
     try {
-      sd.create_container_fs(rec.id, image.layers.back());
+      sd.create_container_fs(rec.id, image.layers.back(), ContainerFsOptions{o.remove});
     } catch (Error& e) {
       remove_tree(st.container_dir(rec.id));
       throw std::move(e.with_context("creating the filesystem of container " + rec.name));

@@ -21,6 +21,12 @@ struct StorageCapabilities {
   std::string description;           // one line for `hutch info`
 };
 
+struct ContainerFsOptions {
+  // The container is removed when it stops (run --rm): its writes need not survive a crash,
+  // so the driver may skip syncing them (overlay's `volatile`, as podman does for --rm).
+  bool ephemeral = false;
+};
+
 // Can the driver work on this host, for this store? Answered by really trying.
 struct StorageProbe {
   bool usable = false;
@@ -45,7 +51,11 @@ class StorageDriver {
   virtual std::vector<std::string> list_layers() const = 0;
 
   // A writable filesystem for a container on top of the image's top layer.
-  virtual void create_container_fs(const std::string& container_id, const std::string& top_layer) = 0;
+  virtual void create_container_fs(const std::string& container_id, const std::string& top_layer,
+                                   const ContainerFsOptions& options) = 0;
+  void create_container_fs(const std::string& container_id, const std::string& top_layer) {
+    create_container_fs(container_id, top_layer, ContainerFsOptions{});
+  }
   // The path of the container's root filesystem, mounted if the driver needs it.
   // Mounting an already mounted container returns its path again.
   virtual std::filesystem::path mount(const std::string& container_id) = 0;

@@ -117,7 +117,9 @@ class FuseOverlayDriver final : public OverlayStore {
     if (program_.empty())
       throw Error(Errc::kNotFound, "the mount program \"" + configured_ +
                                        "\" is not installed (Debian: apt-get install fuse-overlayfs)");
-    std::string options = "lowerdir=" + r.lowerdir + ",upperdir=" + r.upper.string() + ",workdir=" + r.work.string();
+    // fsync=0: fuse-overlayfs' way of not syncing a container that is removed when it stops.
+    std::string options = "lowerdir=" + r.lowerdir + ",upperdir=" + r.upper.string() + ",workdir=" + r.work.string() +
+                          (r.ephemeral ? ",fsync=0" : "");
     auto res = spawn({program_, "-o", options, r.target.string()}, r.cwd);
     if (res.code != 0)
       throw Error(Errc::kSystem, program_ + " could not mount (exit " + std::to_string(res.code) + ")" +

@@ -163,7 +163,8 @@ std::vector<std::string> OverlayStore::list_layers() const {
   return out;
 }
 
-void OverlayStore::create_container_fs(const std::string& container_id, const std::string& top_layer) {
+void OverlayStore::create_container_fs(const std::string& container_id, const std::string& top_layer,
+                                       const ContainerFsOptions& options) {
   fs::path staging = containers_ / (container_id + kIncomplete + random_hex(4));
   make_dir(staging, 0700);
   try {
@@ -172,6 +173,7 @@ void OverlayStore::create_container_fs(const std::string& container_id, const st
     make_dir(staging / "merged", 0755);
     write_file_atomic(staging / "layer", top_layer + "\n", 0600);
     write_file_atomic(staging / "lower", lowerdir_for(top_layer) + "\n", 0600);
+    if (options.ephemeral) write_file_atomic(staging / "ephemeral", "", 0600);
   } catch (...) {
     remove_tree(staging);
     throw;
@@ -189,7 +191,9 @@ fs::path OverlayStore::mount(const std::string& container_id) {
   if (!has_container_fs(container_id))
     throw Error(Errc::kNotFound, "the filesystem of container " + container_id.substr(0, 12) + " is missing");
   if (is_mount_point(merged)) return merged;
-  MountRequest req{read_trimmed(dir / "lower"), dir / "diff", dir / "work", merged, state_};
+  struct stat st;
+  MountRequest req{read_trimmed(dir / "lower"), dir / "diff", dir / "work", merged, state_,
+                   ::stat((dir / "ephemeral").c_str(), &st) == 0};
   try {
     mount_overlay(req);
   } catch (Error& e) {

@@ -10,6 +10,7 @@
 //   <state>/containers/<id>/{diff,work,merged}
 //   <state>/containers/<id>/layer     the image's top layer
 //   <state>/containers/<id>/lower     the lowerdir option of its mount
+//   <state>/containers/<id>/ephemeral present for a container removed when it stops
 //
 // Layers and containers are built under "<id>.incomplete-*" and renamed into place.
 #pragma once
@@ -32,7 +33,8 @@ class OverlayStore : public StorageDriver {
   void remove_layer(const std::string& id) override;
   std::vector<std::string> list_layers() const override;
 
-  void create_container_fs(const std::string& container_id, const std::string& top_layer) override;
+  void create_container_fs(const std::string& container_id, const std::string& top_layer,
+                           const ContainerFsOptions& options) override;
   std::filesystem::path mount(const std::string& container_id) override;
   void unmount(const std::string& container_id) override;
   std::optional<std::filesystem::path> mounted(const std::string& container_id) const override;
@@ -51,6 +53,7 @@ class OverlayStore : public StorageDriver {
   struct MountRequest {
     std::string lowerdir;  // relative to `cwd`: "l/A:l/B"
     std::filesystem::path upper, work, target, cwd;
+    bool ephemeral = false;  // no syncs of the upper directory (the container goes when it stops)
   };
   // Mounts the overlay; throws an Error that says why not.
   virtual void mount_overlay(const MountRequest& request) = 0;

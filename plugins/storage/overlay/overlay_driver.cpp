@@ -33,7 +33,7 @@ class KernelOverlayDriver final : public OverlayStore {
     // implies redirect_dir=nofollow and no metacopy, so a container's upper directory holds
     // its whole change set (what diff and commit read).
     std::string options = "lowerdir=" + r.lowerdir + ",upperdir=" + r.upper.string() + ",workdir=" +
-                          r.work.string() + ",userxattr";
+                          r.work.string() + ",userxattr" + (r.ephemeral ? ",volatile" : "");
     if (options.size() >= static_cast<size_t>(sysconf(_SC_PAGESIZE))) {
       mount_layer_by_layer(r, options.size());
       return;
@@ -83,6 +83,7 @@ class KernelOverlayDriver final : public OverlayStore {
     if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", r.upper.c_str(), 0) != 0 ||
         fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", r.work.c_str(), 0) != 0 ||
         fsconfig(fsfd, FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0 ||
+        (r.ephemeral && fsconfig(fsfd, FSCONFIG_SET_FLAG, "volatile", nullptr, 0) != 0) ||
         fsconfig(fsfd, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
       fail("setting up the overlay failed");
     int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);

@@ -83,7 +83,9 @@ class VfsDriver final : public StorageDriver {
     return out;
   }
 
-  void create_container_fs(const std::string& container_id, const std::string& top_layer) override {
+  // A copy is never synced: nothing to gain from ephemeral.
+  void create_container_fs(const std::string& container_id, const std::string& top_layer,
+                           const ContainerFsOptions&) override {
     fs::path staging = containers_ / (container_id + kIncomplete + random_hex(4));
     if (::mkdir(staging.c_str(), 0700) != 0 || ::mkdir((staging / "rootfs").c_str(), 0755) != 0)
       throw_errno("cannot create " + staging.string());
