@@ -1613,5 +1613,26 @@ TEST_P(LayerTarTest, CommitChainOfThreeLayers) {
 
 DRIVER_SUITE(LayerTarTest);
 
+// ---- 10. a --rm container's writes are not synced -------------------------------------------
+
+// As podman does: `run --rm` mounts the container's overlay `volatile`, so that tearing it down
+// does not sync the store's whole filesystem; a container that stays is mounted durable.
+class EphemeralMountTest : public StoreTest {
+ protected:
+  std::string driver() const override { return "overlay"; }
+};
+
+TEST_F(EphemeralMountTest, RunRmMountsVolatileAndAKeptContainerDoesNot) {
+  ASSERT_FALSE(import_bb().empty());
+  const std::string root_options = "awk '$5 == \"/\" { print $NF }' /proc/self/mountinfo";
+  std::string rm = run_rm("bb", root_options);
+  EXPECT_TRUE(contains(rm, "volatile")) << rm;
+  EXPECT_TRUE(contains(rm, "userxattr")) << rm;
+  Result kept = h({"run", "--name", "kept", "bb", "sh", "-c", root_options});
+  ASSERT_OK(kept);
+  EXPECT_TRUE(contains(kept.out, "userxattr")) << kept;
+  EXPECT_FALSE(contains(kept.out, "volatile")) << kept;
+}
+
 }  // namespace
 }  // namespace hit
