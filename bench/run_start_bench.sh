@@ -97,8 +97,8 @@ Usage: $PROG [options]
 EOF
 }
 
-die() { echo "$PROG: error: $*" >&2; exit 2; }
-note() { echo "$PROG: $*" >&2; }
+# shellcheck source=lib.sh
+. "$(dirname -- "$SCRIPT")/lib.sh"
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -123,28 +123,6 @@ done
 [[ $RUNS =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] || die "-n wants a positive integer, not '$RUNS'"
 
 # ---------------------------------------------------------------- root: set up, re-run as the user
-subid_has() {  # FILE NAME UID -> 0 if the user owns a range there
-  [ -f "$1" ] && grep -qE "^($2|$3):" "$1"
-}
-subid_overlap() {  # FILE NAME UID -> prints the overlapping lines, 0 if any
-  awk -F: -v n="$2" -v u="$3" '
-    ($1 == n || $1 == u) && NF >= 3 { s[NR] = $2 + 0; e[NR] = $2 + $3; l[NR] = $0; k[++c] = NR }
-    END {
-      bad = 0
-      for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) {
-        a = k[i]; b = k[j]
-        if (s[a] < e[b] && s[b] < e[a]) { print "  " l[a] "  overlaps  " l[b]; bad = 1 }
-      }
-      exit bad ? 0 : 1
-    }' "$1"
-}
-subid_add() {  # FILE NAME: append a free 65536-ID range above every existing one
-  local start
-  start=$(awk -F: 'NF >= 3 { e = $2 + $3; if (e > m) m = e } END { if (m < 100000) m = 100000; print m }' "$1" 2>/dev/null)
-  [ -n "$start" ] || start=100000
-  echo "$2:$start:65536" >>"$1"
-  note "added $2:$start:65536 to $1"
-}
 
 TUN_MODE_SAVED=""
 restore_tun() {
@@ -155,23 +133,8 @@ restore_tun() {
 }
 
 if [ "$(id -u)" -eq 0 ]; then
-  [ -n "$RUN_AS" ] || die "rootless containers are the point: run as an unprivileged user, or as root with --user NAME"
-  [ "$RUN_AS" != root ] || die "--user must name an unprivileged user"
-  command -v runuser >/dev/null || die "runuser (util-linux) is missing"
-  if ! id -u "$RUN_AS" >/dev/null 2>&1; then
-    useradd -m -s /bin/bash "$RUN_AS" || die "useradd -m $RUN_AS failed"
-    note "created user $RUN_AS"
-  fi
-  uid=$(id -u "$RUN_AS")
-  [ "$uid" -ne 0 ] || die "$RUN_AS has uid 0"
-  for f in /etc/subuid /etc/subgid; do
-    [ -e "$f" ] || { : >"$f"; chmod 0644 "$f"; }
-    subid_has "$f" "$RUN_AS" "$uid" || subid_add "$f" "$RUN_AS"
-    if overl=$(subid_overlap "$f" "$RUN_AS" "$uid"); then
-      die "$f gives $RUN_AS overlapping ranges; newuidmap/newgidmap (podman, hutch) will fail with EINVAL. Remove the duplicate:
-$overl"
-    fi
-  done
+  bench_prepare_user "$RUN_AS"
+  uid=$BENCH_UID
   child_args=(-n "$RUNS")
   if [ -n "$HUTCH" ]; then
     case $HUTCH in /*) ;; */*) HUTCH=$(readlink -f -- "$HUTCH") ;; esac
@@ -188,11 +151,8 @@ $overl"
     chown "$RUN_AS" "$child_out"
     child_args+=(-o "$child_out")
   fi
-  child_script=$SCRIPT
-  if ! runuser -u "$RUN_AS" -- test -r "$SCRIPT"; then
-    child_script=$(mktemp /tmp/hutch-start-bench-script.XXXXXX) || die "mktemp failed"
-    cp -- "$SCRIPT" "$child_script"; chmod 0755 "$child_script"
-  fi
+  bench_child_script "$SCRIPT" "$RUN_AS"
+  child_script=$BENCH_CHILD_SCRIPT
   if [ "$OPEN_TUN" = 1 ] && [ -c /dev/net/tun ]; then
     TUN_MODE_SAVED=$(stat -c %a /dev/net/tun)
     if [ "$TUN_MODE_SAVED" != 666 ]; then
@@ -208,7 +168,7 @@ $overl"
   runuser -u "$RUN_AS" -- env -u XDG_RUNTIME_DIR HUTCH_BENCH_VIA_ROOT=1 bash "$child_script" "${child_args[@]}"
   rc=$?
   restore_tun
-  [ "$child_script" != "$SCRIPT" ] && rm -f -- "$child_script"
+  [ -n "$BENCH_CHILD_DIR" ] && rm -rf -- "$BENCH_CHILD_DIR"
   if [ -n "$child_out" ]; then
     if [ -s "$child_out" ]; then cp -- "$child_out" "$OUT" && note "wrote $OUT"; fi
     rm -f -- "$child_out"
@@ -225,7 +185,6 @@ case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbi
 export PATH
 export LC_ALL=C
 
-have() { command -v "$1" >/dev/null 2>&1; }
 
 if [ "$USE_HYPERFINE" = 1 ]; then
   have hyperfine || die "--hyperfine: hyperfine is not installed (apt-get install -y hyperfine)"
