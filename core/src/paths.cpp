@@ -146,6 +146,30 @@ void remove_tree(const fs::path& path) {
   if (ec) throw Error(Errc::kSystem, "cannot remove " + path.string() + ": " + ec.message());
 }
 
+bool build_directory(const fs::path& final, const std::string& what, const std::function<void(const fs::path&)>& build,
+                     bool exists_ok, const std::function<void()>& undo) {
+  fs::path staging = final;
+  staging += kIncompleteMarker + random_hex(4);
+  if (::mkdir(staging.c_str(), 0700) != 0) throw_errno("cannot create " + staging.string());
+  auto discard = [&] {
+    if (undo) undo();
+    remove_tree(staging);
+  };
+  try {
+    build(staging);
+  } catch (...) {
+    discard();
+    throw;
+  }
+  if (::rename(staging.c_str(), final.c_str()) != 0) {
+    int e = errno;
+    discard();
+    if (exists_ok && (e == EEXIST || e == ENOTEMPTY)) return false;
+    throw system_error("cannot create " + what, e);
+  }
+  return true;
+}
+
 std::string random_hex(size_t bytes) {
   std::string raw(bytes, '\0');
   size_t got = 0;

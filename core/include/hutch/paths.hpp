@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "hutch/error.hpp"
@@ -37,6 +38,18 @@ HUTCH_API void write_file_atomic(const std::filesystem::path& file, const std::s
 HUTCH_API void write_file_in_place(const std::filesystem::path& file, const std::string& content);
 // Removes a tree; files are made writable first where a parent lacked the write bit.
 HUTCH_API void remove_tree(const std::filesystem::path& path);
+
+// The suffix of a directory being built; a crash leaves it, and the owner removes it.
+inline constexpr const char* kIncompleteMarker = ".incomplete-";
+
+// Builds the directory `final` whole or not at all: `build` fills a fresh sibling
+// "<final>.incomplete-XXXX", which is then renamed to `final`. On any failure the sibling is
+// removed (and `undo` called). Returns false, having removed the sibling, when `final` was made
+// meanwhile and `exists_ok` (content-addressed things: the same content); otherwise that is an
+// error naming `what`.
+HUTCH_API bool build_directory(const std::filesystem::path& final, const std::string& what,
+                               const std::function<void(const std::filesystem::path& staging)>& build,
+                               bool exists_ok = false, const std::function<void()>& undo = {});
 
 // 64 lowercase hex characters of randomness, for container IDs.
 HUTCH_API std::string random_hex(size_t bytes = 32);

@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kIncomplete = ".incomplete-";
+constexpr const char* kIncomplete = kIncompleteMarker;
 
 struct FdList {
   std::vector<int> fds;
@@ -32,10 +32,10 @@ std::string read_trimmed(const fs::path& file) {
 }
 
 // 26 characters of [A-Z0-9], as containers/storage names its links.
-std::string new_short_name() {
+std::string new_short_name_into(std::string& out) {
   static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   std::string hex = random_hex(26);
-  std::string out;
+  out.clear();
   for (size_t i = 0; i < 26; ++i) out += kAlphabet[std::stoul(hex.substr(2 * i, 2), nullptr, 16) % 36];
   return out;
 }
@@ -98,10 +98,11 @@ std::vector<int> OverlayStore::open_lowers(const std::string& lowerdir) const {
 }
 
 void OverlayStore::create_layer(const std::string& id, const std::string& parent, const fs::path& layer_tar) {
-  fs::path staging = layers_ / (id + kIncomplete + random_hex(4));
-  make_dir(staging, 0700);
   std::string link;
-  try {
+  auto drop_link = [&] {
+    if (!link.empty()) ::unlink((links_ / link).c_str());
+  };
+  build_directory(layer_dir(id), "layer " + id, [&](const fs::path& staging) {
     make_dir(staging / "diff", 0755);
     std::string lower = parent.empty() ? "" : lowerdir_for(parent);
     FdList lowers;
@@ -118,24 +119,15 @@ void OverlayStore::create_layer(const std::string& id, const std::string& parent
       apply_layer_tar(diff.get(), layer_tar, opts);
       if (::syncfs(diff.get()) != 0) throw_errno("cannot sync " + staging.string());
     }
-    link = new_short_name();
-    write_file_atomic(staging / "link", link + "\n", 0600);
+    write_file_atomic(staging / "link", new_short_name_into(link) + "\n", 0600);
     write_file_atomic(staging / "lower", lower + "\n", 0600);
-    // Dangling until the rename below; clean_incomplete removes it if we die first.
-    if (::symlink(("../layers/" + id + "/diff").c_str(), (links_ / link).c_str()) != 0)
-      throw_errno("cannot create the short link of layer " + id.substr(0, 12));
-  } catch (...) {
-    if (!link.empty()) ::unlink((links_ / link).c_str());
-    remove_tree(staging);
-    throw;
-  }
-  if (::rename(staging.c_str(), layer_dir(id).c_str()) != 0) {
-    int e = errno;
-    ::unlink((links_ / link).c_str());
-    remove_tree(staging);
-    if (e == EEXIST || e == ENOTEMPTY) return;  // made meanwhile: same content by its key
-    throw system_error("cannot commit layer " + id, e);
-  }
+    // Dangling until the rename; clean_incomplete removes it if we die first.
+    if (::symlink(("../layers/" + id + "/diff").c_str(), (links_ / link).c_str()) != 0) {
+      int e = errno;
+      link.clear();
+      throw system_error("cannot create the short link of layer " + id.substr(0, 12), e);
+    }
+  }, true, drop_link);  // made meanwhile: the same content by its key
 }
 
 bool OverlayStore::has_layer(const std::string& id) const {
@@ -165,24 +157,15 @@ std::vector<std::string> OverlayStore::list_layers() const {
 
 void OverlayStore::create_container_fs(const std::string& container_id, const std::string& top_layer,
                                        const ContainerFsOptions& options) {
-  fs::path staging = containers_ / (container_id + kIncomplete + random_hex(4));
-  make_dir(staging, 0700);
-  try {
-    make_dir(staging / "diff", 0755);
-    make_dir(staging / "work", 0700);
-    make_dir(staging / "merged", 0755);
-    write_file_atomic(staging / "layer", top_layer + "\n", 0600);
-    write_file_atomic(staging / "lower", lowerdir_for(top_layer) + "\n", 0600);
-    if (options.ephemeral) write_file_atomic(staging / "ephemeral", "", 0600);
-  } catch (...) {
-    remove_tree(staging);
-    throw;
-  }
-  if (::rename(staging.c_str(), container_dir(container_id).c_str()) != 0) {
-    int e = errno;
-    remove_tree(staging);
-    throw system_error("cannot create the filesystem of container " + container_id, e);
-  }
+  build_directory(container_dir(container_id), "the filesystem of container " + container_id,
+                  [&](const fs::path& staging) {
+                    make_dir(staging / "diff", 0755);
+                    make_dir(staging / "work", 0700);
+                    make_dir(staging / "merged", 0755);
+                    write_file_atomic(staging / "layer", top_layer + "\n", 0600);
+                    write_file_atomic(staging / "lower", lowerdir_for(top_layer) + "\n", 0600);
+                    if (options.ephemeral) write_file_atomic(staging / "ephemeral", "", 0600);
+                  });
 }
 
 fs::path OverlayStore::mount(const std::string& container_id) {

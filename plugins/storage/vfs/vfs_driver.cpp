@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kIncomplete = ".incomplete-";
+constexpr const char* kIncomplete = kIncompleteMarker;
 
 class VfsDriver final : public StorageDriver {
  public:
@@ -38,9 +38,9 @@ class VfsDriver final : public StorageDriver {
   StorageProbe probe() override { return {true, "plain directories work on any filesystem"}; }
 
   void create_layer(const std::string& id, const std::string& parent, const fs::path& layer_tar) override {
-    fs::path staging = layers_ / (id + kIncomplete + random_hex(4));
-    if (::mkdir(staging.c_str(), 0755) != 0) throw_errno("cannot create " + staging.string());
-    try {
+    // Visible only once complete, and all at once; made meanwhile means the same content.
+    build_directory(layer_path(id), "layer " + id, [&](const fs::path& staging) {
+      ::chmod(staging.c_str(), 0755);
       UniqueFd dst = open_directory(staging);
       if (!parent.empty()) {
         UniqueFd src = open_directory(layer_path(parent));
@@ -53,17 +53,7 @@ class VfsDriver final : public StorageDriver {
       opts.logger = ctx_.logger;
       apply_layer_tar(dst.get(), layer_tar, opts);
       if (::syncfs(dst.get()) != 0) throw_errno("cannot sync " + staging.string());
-    } catch (...) {
-      remove_tree(staging);
-      throw;
-    }
-    // Visible only now, and all at once.
-    if (::rename(staging.c_str(), layer_path(id).c_str()) != 0) {
-      int e = errno;
-      remove_tree(staging);
-      if (e == EEXIST || e == ENOTEMPTY) return;  // made meanwhile: same content by its key
-      throw system_error("cannot commit layer " + id, e);
-    }
+    }, true);
   }
 
   bool has_layer(const std::string& id) const override {
@@ -86,23 +76,14 @@ class VfsDriver final : public StorageDriver {
   // A copy is never synced: nothing to gain from ephemeral.
   void create_container_fs(const std::string& container_id, const std::string& top_layer,
                            const ContainerFsOptions&) override {
-    fs::path staging = containers_ / (container_id + kIncomplete + random_hex(4));
-    if (::mkdir(staging.c_str(), 0700) != 0 || ::mkdir((staging / "rootfs").c_str(), 0755) != 0)
-      throw_errno("cannot create " + staging.string());
-    try {
-      write_file_atomic(staging / "layer", top_layer + "\n", 0600);
-      UniqueFd dst = open_directory(staging / "rootfs");
-      UniqueFd src = open_directory(layer_path(top_layer));
-      copy_tree(src.get(), dst.get());
-    } catch (...) {
-      remove_tree(staging);
-      throw;
-    }
-    if (::rename(staging.c_str(), container_path(container_id).c_str()) != 0) {
-      int e = errno;
-      remove_tree(staging);
-      throw system_error("cannot create the filesystem of container " + container_id, e);
-    }
+    build_directory(container_path(container_id), "the filesystem of container " + container_id,
+                    [&](const fs::path& staging) {
+                      write_file_atomic(staging / "layer", top_layer + "\n", 0600);
+                      if (::mkdir((staging / "rootfs").c_str(), 0755) != 0) throw_errno("cannot create " + staging.string());
+                      UniqueFd dst = open_directory(staging / "rootfs");
+                      UniqueFd src = open_directory(layer_path(top_layer));
+                      copy_tree(src.get(), dst.get());
+                    });
   }
 
   // Nothing is mounted; a marker says the filesystem is in use, as `hutch mount` lists it.
