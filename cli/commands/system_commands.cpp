@@ -156,13 +156,14 @@ class SystemCheckCommand final : public Command {
   std::string usage() const override { return ""; }
   bool needs_user_namespace() const override { return true; }
   void add_options(po::options_description& o) override {
-    o.add_options()("repair,r", po::bool_switch(&repair_), "remove or rebuild what is damaged");
+    o.add_options()("repair,r", po::bool_switch(&repair_), "remove or rebuild what is damaged")(
+        "quick,q", po::bool_switch(&quick_), "skip the slow part: comparing every layer's files with its blob");
   }
   void set_arguments(const std::vector<std::string>& a) override {
     if (!a.empty()) usage_error("\"hutch system check\" takes no arguments");
   }
   int run(CommandContext& ctx) override {
-    CheckReport r = ctx.engine().check_store(repair_);
+    CheckReport r = ctx.engine().check_store(repair_, quick_);
     std::string out;
     for (const auto& p : r.problems) out += "problem: " + p + "\n";
     for (const auto& f : r.repairs) out += "repaired: " + f + "\n";
@@ -180,7 +181,7 @@ class SystemCheckCommand final : public Command {
   }
 
  private:
-  bool repair_ = false;
+  bool repair_ = false, quick_ = false;
 };
 
 }  // namespace

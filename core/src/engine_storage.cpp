@@ -307,7 +307,7 @@ PruneReport Engine::prune_images(bool all) {
   return r;
 }
 
-CheckReport Engine::check_store(bool repair) {
+CheckReport Engine::check_store(bool repair, bool quick) {
   Store& st = store();
   auto lock = st.lock(FileLock::Mode::kExclusive);
   recover_once();
@@ -366,6 +366,19 @@ CheckReport Engine::check_store(bool repair) {
         r.repairs.push_back("rebuilt layer " + l.id.substr(0, 12) + " from its blob");
       } catch (const Error& e) {
         r.repairs.push_back("could not rebuild layer " + l.id.substr(0, 12) + ": " + e.what());
+      }
+    }
+    // Its files, against what its blob makes (the slow part: --quick skips it).
+    if (content && blob_good && !quick) {
+      std::optional<std::string> difference;
+      try {
+        difference = storage().verify_layer(l.id, l.parent, st.blob_path(l.blob));
+      } catch (const Error& e) {
+        difference = std::string("cannot apply its blob again: ") + e.what();
+      }
+      if (difference) {
+        problem("layer " + l.id.substr(0, 12) + ": its files are not what its blob " + l.blob + " makes (" + *difference + ")");
+        content = false;
       }
     }
     // A layer without a sound blob cannot be pushed, saved or rebuilt: its images are damaged.

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -339,7 +340,61 @@ void add_xattrs(struct archive_entry* e, int fd) {
   }
 }
 
+bool same_bytes(int a_dir, int b_dir, const std::string& name, off_t size) {
+  Fd a(openat(a_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  Fd b(openat(b_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (a.fd < 0 || b.fd < 0) return false;
+  std::vector<char> x(1 << 16), y(1 << 16);
+  off_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(a.fd, x.data(), x.size());
+    if (n <= 0) return false;
+    size_t got = 0;
+    while (got < static_cast<size_t>(n)) {
+      ssize_t m = ::read(b.fd, y.data() + got, static_cast<size_t>(n) - got);
+      if (m <= 0) return false;
+      got += static_cast<size_t>(m);
+    }
+    if (std::memcmp(x.data(), y.data(), static_cast<size_t>(n)) != 0) return false;
+    done += n;
+  }
+  return true;
+}
+
+std::optional<std::string> first_difference_in(int a_dir, int b_dir, const std::string& rel) {
+  auto an = list_dir(a_dir), bn = list_dir(b_dir);
+  if (an != bn) {
+    std::vector<std::string> only;
+    std::set_symmetric_difference(an.begin(), an.end(), bn.begin(), bn.end(), std::back_inserter(only));
+    return (rel.empty() ? "" : rel + "/") + only.front() + ": in one tree only";
+  }
+  for (const auto& n : an) {
+    std::string path = rel.empty() ? n : rel + "/" + n;
+    struct stat a, b;
+    if (fstatat(a_dir, n.c_str(), &a, AT_SYMLINK_NOFOLLOW) != 0 || fstatat(b_dir, n.c_str(), &b, AT_SYMLINK_NOFOLLOW) != 0)
+      return path + ": cannot be read";
+    // What a layer tar sets: not the times of directories, devices and whiteouts (made "now").
+    if (a.st_mode != b.st_mode || a.st_uid != b.st_uid || a.st_gid != b.st_gid)
+      return path + ": type, mode or owner differ";
+    if ((S_ISCHR(a.st_mode) || S_ISBLK(a.st_mode)) && a.st_rdev != b.st_rdev) return path + ": device differs";
+    if (S_ISLNK(a.st_mode) && read_link(a_dir, n) != read_link(b_dir, n)) return path + ": symlink target differs";
+    if (S_ISREG(a.st_mode)) {
+      if (a.st_size != b.st_size || !same_time(a.st_mtim, b.st_mtim)) return path + ": size or time differ";
+      if (!same_bytes(a_dir, b_dir, n, a.st_size)) return path + ": content differs";
+    }
+    if (S_ISDIR(a.st_mode)) {
+      Fd sa(openat(a_dir, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      Fd sb(openat(b_dir, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (sa.fd < 0 || sb.fd < 0) return path + ": cannot be opened";
+      if (auto d = first_difference_in(sa.fd, sb.fd, path)) return d;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<std::string> first_difference(int a_fd, int b_fd) { return first_difference_in(a_fd, b_fd, ""); }
 
 char change_letter(ChangeKind kind) {
   switch (kind) {

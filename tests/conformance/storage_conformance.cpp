@@ -355,6 +355,34 @@ TEST_P(StorageConformance, ACrashedLayerIsCleanedAndNeverListed) {
   EXPECT_TRUE(driver_->has_layer("whole"));
 }
 
+TEST_P(StorageConformance, VerifyLayerFindsFilesThatAreNotWhatTheTarMakes) {
+  auto base = test::make_tar(scratch_.path(), "vb.tar", {dir("etc/"), file("etc/conf", "original"), file("etc/gone", "g")});
+  auto top = test::make_tar(scratch_.path(), "vt.tar",
+                            {file("etc/.wh.gone", ""), file("etc/added", "new"), symlink_to("etc/link", "conf"),
+                             {"etc/fifo", AE_IFIFO, "", 0600}});
+  driver_->create_layer("vb", "", base);
+  driver_->create_layer("vt", "vb", top);
+  EXPECT_EQ(driver_->verify_layer("vb", "", base), std::nullopt);
+  EXPECT_EQ(driver_->verify_layer("vt", "vb", top), std::nullopt);
+  // Damage the top layer's own file where the driver keeps it (same size: only the bytes differ).
+  fs::path added;
+  for (const auto& e : fs::recursive_directory_iterator(scratch_.path() / "store" / GetParam()))
+    if (e.path().filename() == "added" && e.is_regular_file()) added = e.path();
+  ASSERT_FALSE(added.empty());
+  struct stat before;
+  ASSERT_EQ(::stat(added.c_str(), &before), 0);
+  std::ofstream(added, std::ios::in | std::ios::out) << "NEW";
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, added.c_str(), times, 0), 0);
+  auto difference = driver_->verify_layer("vt", "vb", top);
+  ASSERT_TRUE(difference.has_value());
+  EXPECT_NE(difference->find("etc/added"), std::string::npos) << *difference;
+  EXPECT_NE(difference->find("content"), std::string::npos) << *difference;
+  // Verifying leaves nothing behind.
+  auto layers = driver_->list_layers();
+  EXPECT_EQ(std::set<std::string>(layers.begin(), layers.end()), (std::set<std::string>{"vb", "vt"}));
+}
+
 TEST_P(StorageConformance, AnImageOfManyLayersMounts) {
   // 160 layers: the lowerdir option alone is past a 4 KiB page even with short names.
   constexpr int kLayers = 160;

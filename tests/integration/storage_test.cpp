@@ -1291,6 +1291,27 @@ TEST_P(CheckTest, MissingLayerDirectoryIsFoundAndRepaired) {
   EXPECT_EQ(run_rm("bb2", "echo ok"), "ok\n");
 }
 
+TEST_P(CheckTest, ALayerFileChangedBehindHutchsBackIsFound) {
+  std::string id = import_bb();
+  ASSERT_FALSE(id.empty());
+  std::string chain = strip_sha(suite().tar_sha256);
+  auto dirs = dirs_named(chain);
+  ASSERT_EQ(dirs.size(), 1u) << join(dirs, ", ");
+  // Same size and time, other bytes: only reading the files again can tell.
+  ASSERT_OK(in_unshare("f=$(find " + sq(dirs[0]) + " -name passwd -path '*etc*' | head -n 1); test -n \"$f\" && "
+                       "t=$(stat -c %Y \"$f\") && printf X | dd of=\"$f\" bs=1 count=1 conv=notrunc 2>/dev/null && "
+                       "touch -d @$t \"$f\""));
+  Result quick = h_long({"system", "check", "--quick"});
+  EXPECT_OK(quick) << "--quick does not read the layers' files";
+  Result bad = h_long({"system", "check"});
+  EXPECT_EQ(bad.code, 125) << bad;
+  EXPECT_TRUE(contains(bad.out, chain.substr(0, 12))) << "the report names the layer" << bad;
+  EXPECT_TRUE(contains(bad.out, "etc/passwd")) << "and the file" << bad;
+  ASSERT_OK(h_long({"system", "check", "--repair"}));
+  EXPECT_TRUE(CheckIsClean("after --repair"));
+  EXPECT_TRUE(image_ids().empty()) << "the damaged image is removed";
+}
+
 TEST_P(CheckTest, MissingContainerFilesystemIsFound) {
   ASSERT_FALSE(import_bb().empty());
   run_kept("c", "bb", "echo x > /x");

@@ -144,8 +144,9 @@ class HUTCH_API Engine {
   PruneReport prune_containers();
   // Images without a name; with `all`, every image no container uses.
   PruneReport prune_images(bool all);
-  // Verifies blobs, layers, images and containers; with `repair`, fixes what it can.
-  CheckReport check_store(bool repair);
+  // Verifies blobs, layers (unless `quick`: their files against their blobs, by applying each
+  // again), images and containers; with `repair`, fixes what it can.
+  CheckReport check_store(bool repair, bool quick = false);
 
   int run(const RunOptions& options);
   std::vector<ContainerRecord> list_containers();

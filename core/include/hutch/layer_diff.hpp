@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,12 @@ HUTCH_API std::vector<Change> compare_trees(int lower_fd, int upper_fd);
 // An overlay upper directory against its lower layers (top first): whiteout devices are
 // deletions, opaque directories replace what is below.
 HUTCH_API std::vector<Change> overlay_changes(int upper_fd, const std::vector<int>& lower_fds);
+
+// Compares two trees entry by entry: names, types, modes, owners, sizes, mtimes (of all but
+// directories), device numbers, symlink targets and the bytes of regular files. Returns the
+// first difference ("usr/bin/x: content differs"), or nothing when they are the same. The
+// roots' own metadata is not compared.
+HUTCH_API std::optional<std::string> first_difference(int a_fd, int b_fd);
 
 struct ExportedLayer {
   std::string diff_hex;  // sha256 of the tar: the layer's diff ID

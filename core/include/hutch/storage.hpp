@@ -47,6 +47,10 @@ class StorageDriver {
   virtual void create_layer(const std::string& id, const std::string& parent,
                             const std::filesystem::path& layer_tar) = 0;
   virtual bool has_layer(const std::string& id) const = 0;
+  // Applies `layer_tar` again beside layer `id` (on `parent`) and compares the two: nothing
+  // when the layer's files are what its tar makes, else the first difference.
+  virtual std::optional<std::string> verify_layer(const std::string& id, const std::string& parent,
+                                                  const std::filesystem::path& layer_tar) = 0;
   virtual void remove_layer(const std::string& id) = 0;
   virtual std::vector<std::string> list_layers() const = 0;
 

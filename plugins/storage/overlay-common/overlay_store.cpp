@@ -105,18 +105,9 @@ void OverlayStore::create_layer(const std::string& id, const std::string& parent
   build_directory(layer_dir(id), "layer " + id, [&](const fs::path& staging) {
     make_dir(staging / "diff", 0755);
     std::string lower = parent.empty() ? "" : lowerdir_for(parent);
-    FdList lowers;
-    lowers.fds = open_lowers(lower);
     {
       UniqueFd diff = open_directory(staging / "diff");
-      ApplyOptions opts;
-      opts.whiteouts = WhiteoutForm::kOverlay;
-      opts.lower_fds = lowers.fds;
-      opts.squash_ownership = ctx_.rootless.mode == UsernsMode::kSingleId;
-      opts.uid_count = ctx_.rootless.uid_count;
-      opts.gid_count = ctx_.rootless.gid_count;
-      opts.logger = ctx_.logger;
-      apply_layer_tar(diff.get(), layer_tar, opts);
+      fill_diff(diff.get(), lower, layer_tar);
       if (::syncfs(diff.get()) != 0) throw_errno("cannot sync " + staging.string());
     }
     write_file_atomic(staging / "link", new_short_name_into(link) + "\n", 0600);
@@ -128,6 +119,38 @@ void OverlayStore::create_layer(const std::string& id, const std::string& parent
       throw system_error("cannot create the short link of layer " + id.substr(0, 12), e);
     }
   }, true, drop_link);  // made meanwhile: the same content by its key
+}
+
+void OverlayStore::fill_diff(int diff_fd, const std::string& lower, const fs::path& layer_tar) {
+  FdList lowers;
+  lowers.fds = open_lowers(lower);
+  ApplyOptions opts;
+  opts.whiteouts = WhiteoutForm::kOverlay;
+  opts.lower_fds = lowers.fds;
+  opts.squash_ownership = ctx_.rootless.mode == UsernsMode::kSingleId;
+  opts.uid_count = ctx_.rootless.uid_count;
+  opts.gid_count = ctx_.rootless.gid_count;
+  opts.logger = ctx_.logger;
+  apply_layer_tar(diff_fd, layer_tar, opts);
+}
+
+std::optional<std::string> OverlayStore::verify_layer(const std::string& id, const std::string& parent,
+                                                      const fs::path& layer_tar) {
+  fs::path scratch = layers_ / (id + kIncomplete + "verify-" + random_hex(4));
+  make_dir(scratch, 0700);
+  std::optional<std::string> difference;
+  try {
+    make_dir(scratch / "diff", 0755);
+    UniqueFd fresh = open_directory(scratch / "diff");
+    fill_diff(fresh.get(), parent.empty() ? "" : lowerdir_for(parent), layer_tar);
+    UniqueFd stored = open_directory(layer_dir(id) / "diff");
+    difference = first_difference(stored.get(), fresh.get());
+  } catch (...) {
+    remove_tree(scratch);
+    throw;
+  }
+  remove_tree(scratch);
+  return difference;
 }
 
 bool OverlayStore::has_layer(const std::string& id) const {

@@ -30,6 +30,8 @@ class OverlayStore : public StorageDriver {
 
   void create_layer(const std::string& id, const std::string& parent, const std::filesystem::path& layer_tar) override;
   bool has_layer(const std::string& id) const override;
+  std::optional<std::string> verify_layer(const std::string& id, const std::string& parent,
+                                          const std::filesystem::path& layer_tar) override;
   void remove_layer(const std::string& id) override;
   std::vector<std::string> list_layers() const override;
 
@@ -68,6 +70,8 @@ class OverlayStore : public StorageDriver {
   std::filesystem::path layer_dir(const std::string& id) const { return layers_ / id; }
   std::filesystem::path container_dir(const std::string& id) const { return containers_ / id; }
   std::string short_name(const std::string& id) const;
+  // The layer's own files (overlay form) into `diff_fd`, on the layers of `lower`.
+  void fill_diff(int diff_fd, const std::string& lower, const std::filesystem::path& layer_tar);
   std::string lower_of(const std::string& id) const;  // the layer's own lower file
   std::string lowerdir_for(const std::string& top) const;  // "l/<top>:<top's lower>"
   // Opened diff directories of a lowerdir string, top first; the caller closes them.

@@ -42,18 +42,27 @@ class VfsDriver final : public StorageDriver {
     build_directory(layer_path(id), "layer " + id, [&](const fs::path& staging) {
       ::chmod(staging.c_str(), 0755);
       UniqueFd dst = open_directory(staging);
-      if (!parent.empty()) {
-        UniqueFd src = open_directory(layer_path(parent));
-        link_tree(src.get(), dst.get());  // applying the tar replaces files, never writes into them
-      }
-      ApplyOptions opts;
-      opts.squash_ownership = ctx_.rootless.mode == UsernsMode::kSingleId;
-      opts.uid_count = ctx_.rootless.uid_count;
-      opts.gid_count = ctx_.rootless.gid_count;
-      opts.logger = ctx_.logger;
-      apply_layer_tar(dst.get(), layer_tar, opts);
+      fill_layer(dst.get(), parent, layer_tar);
       if (::syncfs(dst.get()) != 0) throw_errno("cannot sync " + staging.string());
     }, true);
+  }
+
+  std::optional<std::string> verify_layer(const std::string& id, const std::string& parent,
+                                          const fs::path& layer_tar) override {
+    fs::path scratch = layers_ / (id + kIncomplete + "verify-" + random_hex(4));
+    if (::mkdir(scratch.c_str(), 0755) != 0) throw_errno("cannot create " + scratch.string());
+    std::optional<std::string> difference;
+    try {
+      UniqueFd fresh = open_directory(scratch);
+      fill_layer(fresh.get(), parent, layer_tar);
+      UniqueFd stored = open_directory(layer_path(id));
+      difference = first_difference(stored.get(), fresh.get());
+    } catch (...) {
+      remove_tree(scratch);
+      throw;
+    }
+    remove_tree(scratch);
+    return difference;
   }
 
   bool has_layer(const std::string& id) const override {
@@ -150,6 +159,19 @@ class VfsDriver final : public StorageDriver {
 
  private:
   fs::path layer_path(const std::string& id) const { return layers_ / id; }
+  // The parent's files (hardlinked), then the tar applied.
+  void fill_layer(int dst, const std::string& parent, const fs::path& layer_tar) {
+    if (!parent.empty()) {
+      UniqueFd src = open_directory(layer_path(parent));
+      link_tree(src.get(), dst);  // applying the tar replaces files, never writes into them
+    }
+    ApplyOptions opts;
+    opts.squash_ownership = ctx_.rootless.mode == UsernsMode::kSingleId;
+    opts.uid_count = ctx_.rootless.uid_count;
+    opts.gid_count = ctx_.rootless.gid_count;
+    opts.logger = ctx_.logger;
+    apply_layer_tar(dst, layer_tar, opts);
+  }
   fs::path container_path(const std::string& id) const { return containers_ / id; }
   fs::path rootfs_path(const std::string& id) const { return containers_ / id / "rootfs"; }
   std::vector<Change> diff_of(const std::string& container_id) const {
