@@ -1,7 +1,7 @@
 // hutch: parse the global options and the command, enter the user namespace, run.
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -15,9 +15,16 @@ namespace {
 void print_main_help(const std::vector<std::unique_ptr<Command>>& commands, std::ostream& os) {
   os << "Usage: hutch [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARG...]\n\n"
         "A rootless, daemonless container engine.\n\nCommands:\n";
+  std::vector<const Command*> sorted;
+  size_t width = 0;
   for (const auto& c : commands) {
+    sorted.push_back(c.get());
+    width = std::max(width, c->name().size());
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const Command* a, const Command* b) { return a->name() < b->name(); });
+  for (const Command* c : sorted) {
     std::string n = c->name();
-    os << "  " << n << std::string(n.size() < 10 ? 10 - n.size() : 1, ' ') << c->summary() << "\n";
+    os << "  " << n << std::string(width + 2 - n.size(), ' ') << c->summary() << "\n";
   }
   os << "\nGlobal options:\n"
         "  --root DIR               the store (default $XDG_DATA_HOME/hutch)\n"

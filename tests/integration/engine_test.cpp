@@ -21,7 +21,7 @@ TEST_P(HelpTest, EveryCommandHasHelp) {
 
 INSTANTIATE_TEST_SUITE_P(Commands, HelpTest,
                          ::testing::Values("import", "images", "tag", "rmi", "inspect", "run", "ps", "rm", "unshare",
-                                           "info", "version"),
+                                           "info", "version", "diff", "commit", "mount", "unmount"),
                          [](const auto& info) { return info.param; });
 
 using CliTest = HutchTest;
@@ -29,8 +29,21 @@ using CliTest = HutchTest;
 TEST_F(CliTest, GlobalHelpListsCommands) {
   Result r = hutch({"--help"});
   EXPECT_OK(r);
-  for (const char* c : {"import", "images", "tag", "rmi", "inspect", "run", "ps", "rm", "unshare", "info", "version"})
+  for (const char* c : {"import", "images", "tag", "rmi", "inspect", "run", "ps", "rm", "unshare", "info", "version",
+                        "diff", "commit", "mount", "unmount", "system df", "system prune", "system check", "image prune"})
     EXPECT_TRUE(contains(r.out, c)) << "global help does not mention " << c << r;
+}
+
+TEST_F(CliTest, GroupCommandsHaveHelpAndListTheirVerbs) {
+  for (const auto& [group, verb] : std::vector<std::pair<std::string, std::string>>{
+           {"system", "df"}, {"system", "prune"}, {"system", "check"}, {"image", "prune"}}) {
+    Result r = hutch({group, verb, "--help"});
+    EXPECT_OK(r);
+    EXPECT_TRUE(contains(r.out, "hutch " + group + " " + verb)) << r;
+  }
+  Result bare = hutch({"system"});
+  EXPECT_TRUE(EngineError(bare, {"system df", "system prune", "system check"}));
+  EXPECT_TRUE(EngineError(hutch({"system", "frobnicate"}), {"system frobnicate", "system df"}));
 }
 
 TEST_F(CliTest, UnknownCommand) {

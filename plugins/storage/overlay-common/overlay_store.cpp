@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
 
 #include "hutch/layer_tar.hpp"
 #include "hutch/paths.hpp"
