@@ -1402,7 +1402,14 @@ TEST_P(StorageCrashTest, KilledImportLeavesACleanStore) {
     // The first command after the crash: a clean check, no partial image.
     std::string when = "after an import killed " + std::to_string(kp.extra.count()) + " ms after " + seen + " appeared";
     EXPECT_TRUE(CheckIsClean(when));
-    EXPECT_EQ(image_ids(), std::set<std::string>{bb}) << when << ": a killed import left an image";
+    if (image_ids().size() > 1) {
+      // The kill landed after the import's last record was written: then the image is whole.
+      EXPECT_EQ(run_rm("big", "wc -c < /part3; test -x /bin/busybox && echo ok"), "100000000\nok\n")
+          << when << ": a killed import left a partial image";
+      ASSERT_OK(h({"rmi", "big"}));
+      continue;
+    }
+    EXPECT_EQ(image_ids(), std::set<std::string>{bb}) << when;
     EXPECT_TRUE(OneLineError(h({"inspect", "big"}), {"no such image"}));
   }
   EXPECT_GE(killed, 1) << "every import finished before it could be killed";
@@ -1442,7 +1449,14 @@ TEST_P(StorageCrashTest, KilledCommitLeavesACleanStore) {
     traces += " [" + seen + "]";
     std::string when = "after a commit killed " + std::to_string(kp.extra.count()) + " ms after " + seen + " appeared";
     EXPECT_TRUE(CheckIsClean(when));
-    EXPECT_EQ(image_ids(), std::set<std::string>{bb}) << when << ": a killed commit left an image";
+    if (image_ids().size() > 1) {
+      // The kill landed after the commit's last record was written: then the image is whole.
+      EXPECT_EQ(run_rm("big", "wc -c < /big; cat /marker"), "200000000\ndone\n")
+          << when << ": a killed commit left a partial image";
+      ASSERT_OK(h({"rmi", "big"}));
+      continue;
+    }
+    EXPECT_EQ(image_ids(), std::set<std::string>{bb}) << when;
     EXPECT_EQ(container_ids(), std::set<std::string>{cid}) << when << ": the container stays";
   }
   EXPECT_GE(killed, 1) << "every commit finished before it could be killed";
