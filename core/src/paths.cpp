@@ -170,6 +170,19 @@ bool build_directory(const fs::path& final, const std::string& what, const std::
   return true;
 }
 
+void with_scratch_directory(const fs::path& near, const std::function<void(const fs::path&)>& use) {
+  fs::path scratch = near;
+  scratch += std::string(kIncompleteMarker) + "scratch-" + random_hex(4);
+  if (::mkdir(scratch.c_str(), 0700) != 0) throw_errno("cannot create " + scratch.string());
+  try {
+    use(scratch);
+  } catch (...) {
+    remove_tree(scratch);
+    throw;
+  }
+  remove_tree(scratch);
+}
+
 std::string random_hex(size_t bytes) {
   std::string raw(bytes, '\0');
   size_t got = 0;

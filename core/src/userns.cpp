@@ -136,18 +136,6 @@ std::optional<PidFile> read_live_pid_file(const fs::path& file) {
   return pf;
 }
 
-void write_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("write");
-    }
-    off += static_cast<size_t>(n);
-  }
-}
-
 void write_proc_file(pid_t pid, const char* name, const std::string& content) {
   write_file_in_place("/proc/" + std::to_string(pid) + "/" + name, content);
 }

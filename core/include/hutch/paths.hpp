@@ -51,6 +51,11 @@ HUTCH_API bool build_directory(const std::filesystem::path& final, const std::st
                                const std::function<void(const std::filesystem::path& staging)>& build,
                                bool exists_ok = false, const std::function<void()>& undo = {});
 
+// A directory "<near>.incomplete-scratch-XXXX" for the time of `use`, removed after it
+// (whether it returns or throws; after a crash, the marker gets it removed with the rest).
+HUTCH_API void with_scratch_directory(const std::filesystem::path& near,
+                                      const std::function<void(const std::filesystem::path& scratch)>& use);
+
 // 64 lowercase hex characters of randomness, for container IDs.
 HUTCH_API std::string random_hex(size_t bytes = 32);
 

@@ -135,20 +135,14 @@ void OverlayStore::fill_diff(int diff_fd, const std::string& lower, const fs::pa
 
 std::optional<std::string> OverlayStore::verify_layer(const std::string& id, const std::string& parent,
                                                       const fs::path& layer_tar) {
-  fs::path scratch = layers_ / (id + kIncomplete + "verify-" + random_hex(4));
-  make_dir(scratch, 0700);
   std::optional<std::string> difference;
-  try {
+  with_scratch_directory(layer_dir(id), [&](const fs::path& scratch) {
     make_dir(scratch / "diff", 0755);
     UniqueFd fresh = open_directory(scratch / "diff");
     fill_diff(fresh.get(), parent.empty() ? "" : lowerdir_for(parent), layer_tar);
     UniqueFd stored = open_directory(layer_dir(id) / "diff");
     difference = first_difference(stored.get(), fresh.get());
-  } catch (...) {
-    remove_tree(scratch);
-    throw;
-  }
-  remove_tree(scratch);
+  });
   return difference;
 }
 

@@ -49,19 +49,14 @@ class VfsDriver final : public StorageDriver {
 
   std::optional<std::string> verify_layer(const std::string& id, const std::string& parent,
                                           const fs::path& layer_tar) override {
-    fs::path scratch = layers_ / (id + kIncomplete + "verify-" + random_hex(4));
-    if (::mkdir(scratch.c_str(), 0755) != 0) throw_errno("cannot create " + scratch.string());
     std::optional<std::string> difference;
-    try {
+    with_scratch_directory(layer_path(id), [&](const fs::path& scratch) {
+      ::chmod(scratch.c_str(), 0755);
       UniqueFd fresh = open_directory(scratch);
       fill_layer(fresh.get(), parent, layer_tar);
       UniqueFd stored = open_directory(layer_path(id));
       difference = first_difference(stored.get(), fresh.get());
-    } catch (...) {
-      remove_tree(scratch);
-      throw;
-    }
-    remove_tree(scratch);
+    });
     return difference;
   }
 
