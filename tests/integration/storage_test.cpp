@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -1335,7 +1336,16 @@ DRIVER_SUITE(CheckTest);
 
 // ---- 8. crash safety --------------------------------------------------------------------------
 
-using StorageCrashTest = DriverTest;
+class StorageCrashTest : public DriverTest {
+ protected:
+  // Runs `argv`, which makes the image "big", once per kill point and kills it there. After
+  // each crash: a clean check, and either no image "big" (then `after_crash` checks the rest)
+  // or, when the kill landed after the last record, a whole one: `probe` in it prints
+  // `probe_out`. `what` names the command in messages.
+  void kill_at_every_point(const std::string& what, const std::vector<std::string>& argv,
+                           const std::string& probe, const std::string& probe_out,
+                           const std::function<void(const std::string& when)>& after_crash);
+};
 
 // A tarball of a few hundred MB of random data (made once per suite run).
 const std::string& big_tarball() {
@@ -1374,25 +1384,23 @@ struct KillPoint {
 const std::vector<KillPoint> kKillPoints = {
     {"", 150ms}, {"incomplete", 0ms}, {"incomplete", 300ms}, {"blobs/", 0ms}, {"blobs/", 50ms}};
 
-TEST_P(StorageCrashTest, KilledImportLeavesACleanStore) {
-  const std::string& tarball = big_tarball();
-  ASSERT_FALSE(tarball.empty());
-  std::string bb = import_bb();
-  ASSERT_FALSE(bb.empty());
+void StorageCrashTest::kill_at_every_point(const std::string& what, const std::vector<std::string>& argv,
+                                           const std::string& probe, const std::string& probe_out,
+                                           const std::function<void(const std::string& when)>& after_crash) {
   Options o;
   o.timeout = 180s;
   int killed = 0, killed_extracting = 0;
   std::string traces;
   for (const auto& kp : kKillPoints) {
     auto before = work_in_progress_set();
-    Proc p(dcmd({"import", tarball, "big"}), o);
+    Proc p(dcmd(argv), o);
     std::string seen;
     Result r;
     bool mid = kill_mid_way(p, before, kp.want, kp.extra, seen, r);
     crash(p);
     if (!mid) {
       // It finished first: take the image away for the next try.
-      ASSERT_OK(r) << "an import that was not killed must succeed";
+      ASSERT_OK(r) << "a " << what << " that was not killed must succeed";
       ASSERT_OK(h({"rmi", "big"}));
       continue;
     }
@@ -1400,22 +1408,33 @@ TEST_P(StorageCrashTest, KilledImportLeavesACleanStore) {
     if (contains(seen, "incomplete")) ++killed_extracting;
     traces += " [" + seen + "]";
     // The first command after the crash: a clean check, no partial image.
-    std::string when = "after an import killed " + std::to_string(kp.extra.count()) + " ms after " + seen + " appeared";
+    std::string when = "after a " + what + " killed " + std::to_string(kp.extra.count()) + " ms after " + seen + " appeared";
     EXPECT_TRUE(CheckIsClean(when));
     if (image_ids().size() > 1) {
-      // The kill landed after the import's last record was written: then the image is whole.
-      EXPECT_EQ(run_rm("big", "wc -c < /part3; test -x /bin/busybox && echo ok"), "100000000\nok\n")
-          << when << ": a killed import left a partial image";
+      // The kill landed after the last record was written: then the image is whole.
+      EXPECT_EQ(run_rm("big", probe), probe_out) << when << ": a killed " << what << " left a partial image";
       ASSERT_OK(h({"rmi", "big"}));
       continue;
     }
-    EXPECT_EQ(image_ids(), std::set<std::string>{bb}) << when;
-    EXPECT_TRUE(OneLineError(h({"inspect", "big"}), {"no such image"}));
+    after_crash(when);
   }
-  EXPECT_GE(killed, 1) << "every import finished before it could be killed";
-  EXPECT_GE(killed_extracting, 1) << "no import was killed while its layer was extracted (no .incomplete- entry seen):"
+  EXPECT_GE(killed, 1) << "every " << what << " finished before it could be killed";
+  EXPECT_GE(killed_extracting, 1) << "no " << what << " was killed while its layer was made (no .incomplete- entry seen):"
                                   << traces;
   RecordProperty("work_seen", traces);
+}
+
+TEST_P(StorageCrashTest, KilledImportLeavesACleanStore) {
+  const std::string& tarball = big_tarball();
+  ASSERT_FALSE(tarball.empty());
+  std::string bb = import_bb();
+  ASSERT_FALSE(bb.empty());
+  kill_at_every_point("import", {"import", tarball, "big"}, "wc -c < /part3; test -x /bin/busybox && echo ok",
+                      "100000000\nok\n", [&](const std::string& when) {
+                        EXPECT_EQ(image_ids(), std::set<std::string>{bb}) << when;
+                        EXPECT_TRUE(OneLineError(h({"inspect", "big"}), {"no such image"}));
+                      });
+  if (HasFatalFailure()) return;
   std::string id = import_tar(tarball, "big");
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(run_rm("big", "wc -c < /part3; test -x /bin/busybox && echo ok"), "100000000\nok\n");
@@ -1428,40 +1447,12 @@ TEST_P(StorageCrashTest, KilledCommitLeavesACleanStore) {
   ASSERT_FALSE(bb.empty());
   run_kept("c", "bb", "head -c 200000000 /dev/urandom > /big && echo done > /marker");
   std::string cid = container_id("c");
-  Options o;
-  o.timeout = 180s;
-  int killed = 0, killed_extracting = 0;
-  std::string traces;
-  for (const auto& kp : kKillPoints) {
-    auto before = work_in_progress_set();
-    Proc p(dcmd({"commit", "c", "big"}), o);
-    std::string seen;
-    Result r;
-    bool mid = kill_mid_way(p, before, kp.want, kp.extra, seen, r);
-    crash(p);
-    if (!mid) {
-      ASSERT_OK(r) << "a commit that was not killed must succeed";
-      ASSERT_OK(h({"rmi", "big"}));
-      continue;
-    }
-    ++killed;
-    if (contains(seen, "incomplete")) ++killed_extracting;
-    traces += " [" + seen + "]";
-    std::string when = "after a commit killed " + std::to_string(kp.extra.count()) + " ms after " + seen + " appeared";
-    EXPECT_TRUE(CheckIsClean(when));
-    if (image_ids().size() > 1) {
-      // The kill landed after the commit's last record was written: then the image is whole.
-      EXPECT_EQ(run_rm("big", "wc -c < /big; cat /marker"), "200000000\ndone\n")
-          << when << ": a killed commit left a partial image";
-      ASSERT_OK(h({"rmi", "big"}));
-      continue;
-    }
-    EXPECT_EQ(image_ids(), std::set<std::string>{bb}) << when;
-    EXPECT_EQ(container_ids(), std::set<std::string>{cid}) << when << ": the container stays";
-  }
-  EXPECT_GE(killed, 1) << "every commit finished before it could be killed";
-  EXPECT_GE(killed_extracting, 1) << "no commit was killed while its layer was made (no .incomplete- entry seen):" << traces;
-  RecordProperty("work_seen", traces);
+  kill_at_every_point("commit", {"commit", "c", "big"}, "wc -c < /big; cat /marker", "200000000\ndone\n",
+                      [&](const std::string& when) {
+                        EXPECT_EQ(image_ids(), std::set<std::string>{bb}) << when;
+                        EXPECT_EQ(container_ids(), std::set<std::string>{cid}) << when << ": the container stays";
+                      });
+  if (HasFatalFailure()) return;
   std::string id = commit("c", "big");
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(run_rm("big", "wc -c < /big; cat /marker"), "200000000\ndone\n");
