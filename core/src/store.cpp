@@ -55,7 +55,10 @@ void to_json(json& j, const ContainerRecord& r) {
            {"started_at", r.started_at},
            {"finished_at", r.finished_at},
            {"monitor_pid", r.monitor_pid},
-           {"monitor_start", r.monitor_start}};
+           {"monitor_start", r.monitor_start},
+           {"oom_killed", r.oom_killed},
+           {"stop_signal", r.stop_signal},
+           {"volumes", r.volumes}};
 }
 void from_json(const json& j, ContainerRecord& r) {
   r.id = j.at("id").get<std::string>();
@@ -74,6 +77,9 @@ void from_json(const json& j, ContainerRecord& r) {
   r.finished_at = j.value("finished_at", "");
   r.monitor_pid = j.value("monitor_pid", 0);
   r.monitor_start = j.value("monitor_start", 0ULL);
+  r.oom_killed = j.value("oom_killed", false);
+  r.stop_signal = j.value("stop_signal", "");
+  r.volumes = j.value("volumes", std::vector<std::string>{});
 }
 
 unsigned long long process_start_time(pid_t pid) {

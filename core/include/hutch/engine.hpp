@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +103,16 @@ struct CheckReport {
   std::vector<std::string> repairs;   // what --repair did
 };
 
+// A named volume: data kept under <root>/volumes/<name>/_data, as docker's "local" driver.
+struct VolumeRecord {
+  std::string name;
+  std::string driver = "local";
+  std::string created;  // RFC 3339
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> options;  // -o k=v (kept, shown by inspect)
+  std::filesystem::path mountpoint;            // .../_data
+};
+
 class HUTCH_API Engine {
  public:
   Engine(Config config, EnginePaths paths, RootlessInfo rootless, const Logger& logger);
@@ -151,6 +162,22 @@ class HUTCH_API Engine {
   int run(const RunOptions& options);
   std::vector<ContainerRecord> list_containers();
   void remove_container(const std::string& name_or_id, bool force);
+
+  // Named volumes (engine_volumes.cpp). A name is [a-zA-Z0-9][a-zA-Z0-9_.-]*; empty makes a
+  // random 64-hex one.
+  VolumeRecord create_volume(const std::string& name, const std::map<std::string, std::string>& labels,
+                             const std::map<std::string, std::string>& options, bool ignore_existing = false);
+  std::vector<VolumeRecord> list_volumes();
+  VolumeRecord inspect_volume(const std::string& name);
+  // A volume a container uses is refused unless `force`, which also removes those containers.
+  void remove_volume(const std::string& name, bool force);
+  // Removes every volume no container uses; returns their names and the bytes freed.
+  std::vector<std::string> prune_volumes(std::uint64_t* reclaimed = nullptr);
+  // For `run`: the volume (created when missing, as docker does), its _data directory.
+  // With an empty new volume, the image's files at `destination` are copied in first
+  // (docker's and podman's behaviour); the caller holds the exclusive store lock.
+  std::filesystem::path volume_for_run(const std::string& name, const std::filesystem::path& rootfs,
+                                       const std::string& destination);
 
  private:
   struct LoadedBackends;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,43 @@ struct ProcessUser {
 // /etc/group (read beneath `rootfs`, never outside). Throws Errc::kNotFound naming the user.
 HUTCH_API ProcessUser resolve_user(const std::filesystem::path& rootfs, const std::string& user);
 
+// A filesystem mount of `run` (-v, --mount, --tmpfs), resolved: named volumes are binds of
+// their _data directory by the time they get here.
+struct MountRequest {
+  std::string destination;  // absolute, inside the container
+  std::string type;         // "bind" or "tmpfs"
+  std::filesystem::path source;
+  std::vector<std::string> options;  // "ro", "rw", "nosuid", "size=64m", "mode=1777", ...
+};
+
+// --device HOST[:CONTAINER[:PERMISSIONS]]
+struct DeviceRequest {
+  std::filesystem::path host;
+  std::string container;
+  std::string permissions = "rwm";
+};
+
+// --ulimit NAME=SOFT[:HARD]; NAME as docker spells it (nofile, nproc, core, ...).
+struct Ulimit {
+  std::string name;
+  std::uint64_t soft = 0, hard = 0;
+};
+
+// Resource limits of `run`; unset means no limit.
+struct ResourceLimits {
+  std::optional<std::int64_t> memory;       // bytes
+  std::optional<std::int64_t> memory_swap;  // bytes of memory+swap; -1 unlimited
+  std::optional<double> cpus;               // --cpus 1.5
+  std::optional<std::uint64_t> cpu_shares;  // --cpu-shares (cgroup v1 weight, 2..262144)
+  std::string cpuset_cpus;                  // --cpuset-cpus 0-1
+  std::optional<std::int64_t> pids_limit;   // --pids-limit; -1 unlimited
+  bool any() const { return memory || memory_swap || cpus || cpu_shares || !cpuset_cpus.empty() || pids_limit; }
+};
+
+struct IdMap {
+  unsigned long container_id = 0, host_id = 0, size = 0;
+};
+
 struct SpecInputs {
   std::filesystem::path rootfs;
   std::vector<std::string> args;
@@ -48,9 +86,37 @@ struct SpecInputs {
   std::string hostname;
   NetworkPlan network;
   bool read_only = false;
+  bool read_only_tmpfs = true;  // with read_only: tmpfs on /tmp, /var/tmp, /run (podman's default)
   bool terminal = false;
   // Files bind-mounted over the image's: destination -> source.
   std::vector<std::pair<std::string, std::filesystem::path>> file_binds;
+
+  // Privileges.
+  std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL"
+  bool privileged = false;
+  bool no_new_privileges = false;
+  // A docker-format seccomp profile (--security-opt seccomp=FILE); unset: the default one.
+  std::optional<nlohmann::json> seccomp_profile;
+  bool seccomp_unconfined = false;
+  std::vector<Ulimit> ulimits;
+  std::optional<int> oom_score_adj;
+
+  // Filesystem.
+  std::vector<MountRequest> mounts;
+  std::vector<DeviceRequest> devices;
+  std::uint64_t shm_size = 64ull << 20;
+
+  // Namespaces shared with the host (hutch's namespace, rootless) instead of new ones.
+  bool host_pid = false, host_ipc = false, host_uts = false;
+  // Non-empty: the container gets a user namespace of its own with these maps (onto the IDs
+  // of the namespace the runtime runs in): --userns=keep-id, --uidmap, --gidmap.
+  std::vector<IdMap> uid_mappings, gid_mappings;
+
+  // --init: this static binary is bind-mounted at /run/hutch-init and runs as PID 1.
+  std::filesystem::path init_binary;
+
+  ResourceLimits resources;
+  std::string cgroups_path;  // linux.cgroupsPath, set only when limits can be enforced
 };
 
 HUTCH_API nlohmann::json generate_spec(const SpecInputs& in);

@@ -62,6 +62,9 @@ struct ContainerRecord {
   // The hutch process that runs the container: when it is gone, so is the container.
   pid_t monitor_pid = 0;
   unsigned long long monitor_start = 0;
+  bool oom_killed = false;          // the kernel's OOM killer ended it (cgroup memory events)
+  std::string stop_signal;          // --stop-signal, else the image's StopSignal; empty: SIGTERM
+  std::vector<std::string> volumes; // names of the named volumes it mounts
 };
 
 // The start time of a process (field 22 of /proc/PID/stat), 0 when there is none:
