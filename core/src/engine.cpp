@@ -125,6 +125,8 @@ const char* kNouns[] = {"hare", "otter", "badger", "heron", "lynx", "marten", "n
 
 
 constexpr const char* kAutoDriver = "auto";
+constexpr const char* kNativeRuntime = "native";
+constexpr const char* kOciRuntimePlugin = "oci";
 // The automatic choice, best first.
 const char* const kDriverPreference[] = {"overlay", "fuse-overlayfs", "vfs"};
 
@@ -242,8 +244,23 @@ RuntimeBackend& Engine::runtime() {
   auto& b = *backends_;
   if (b.runtime) return *b.runtime;
   const std::string& name = config_.runtime.value;
-  b.runtime = loader_.create<RuntimeBackend>(
-      name, make_context(config_, paths_, rootless_, logger_, name, paths_.run_root / name), &b.runtime_info.plugin);
+  // "native", or a runtime plugin of that name; anything else is an OCI runtime program
+  // (crun, runc, a path) run by the "oci" plugin, with [plugins.<name>] as its settings.
+  std::string plugin = name;
+  if (name != kNativeRuntime) {
+    bool is_plugin = false;
+    if (name.find('/') == std::string::npos)
+      for (const auto& f : loader_.discover(RuntimeBackend::kFamily)) is_plugin |= f.name == name;
+    if (!is_plugin) plugin = kOciRuntimePlugin;
+  }
+  PluginContext ctx = make_context(config_, paths_, rootless_, logger_, plugin, paths_.run_root / plugin);
+  if (plugin != name) {
+    std::string section = fs::path(name).filename().string();
+    if (config_.plugins.contains(section))
+      for (auto& [k, v] : config_.plugins[section].items()) ctx.config[k] = v;
+    ctx.config["binary"] = name;
+  }
+  b.runtime = loader_.create<RuntimeBackend>(plugin, ctx, &b.runtime_info.plugin);
   b.runtime_info = {"runtime", name, why_of(config_.runtime), b.runtime_info.plugin,
                     b.runtime->capabilities().description};
   return *b.runtime;

@@ -3,14 +3,20 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "hutch/error.hpp"
 #include "hutch/paths.hpp"
+#include "hutch/seccomp.hpp"
 
 namespace hutch {
 namespace fs = std::filesystem;
@@ -191,59 +197,221 @@ std::vector<std::string> merge_env(const std::vector<std::string>& image_env, co
   return env;
 }
 
+namespace {
+
+const std::vector<std::string> kDefaultCaps = {
+    "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",  "CAP_FOWNER",           "CAP_MKNOD",      "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID",       "CAP_SETFCAP", "CAP_SETPCAP",          "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL",     "CAP_AUDIT_WRITE"};
+
+std::string cap_name(std::string c) {
+  std::transform(c.begin(), c.end(), c.begin(), ::toupper);
+  if (c.rfind("CAP_", 0) != 0) c = "CAP_" + c;
+  return c;
+}
+
+std::string rlimit_name(const std::string& docker_name) {
+  std::string n = docker_name;
+  std::transform(n.begin(), n.end(), n.begin(), ::toupper);
+  return "RLIMIT_" + n;
+}
+
+json mount(const std::string& dest, const std::string& type, const std::string& source,
+           const std::vector<std::string>& options) {
+  return {{"destination", dest}, {"type", type}, {"source", source}, {"options", options}};
+}
+
+// The device node behind a --device, as linux.devices wants it.
+json device_entry(const DeviceRequest& d) {
+  struct stat st {};
+  if (::stat(d.host.c_str(), &st) != 0)
+    throw Error(Errc::kInvalidInput, "--device " + d.host.string() + ": " + std::strerror(errno));
+  if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+    throw Error(Errc::kInvalidInput, "--device " + d.host.string() + " is not a device node");
+  return {{"path", d.container.empty() ? d.host.string() : d.container},
+          {"type", S_ISCHR(st.st_mode) ? "c" : "b"},
+          {"major", major(st.st_rdev)},
+          {"minor", minor(st.st_rdev)},
+          {"fileMode", st.st_mode & 07777},
+          {"uid", 0},
+          {"gid", 0}};
+}
+
+}  // namespace
+
+const std::vector<std::string>& default_capabilities() { return kDefaultCaps; }
+
+const std::vector<std::string>& all_capabilities() {
+  static const std::vector<std::string> all = {
+      "CAP_CHOWN",           "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",          "CAP_FSETID",
+      "CAP_KILL",            "CAP_SETGID",       "CAP_SETUID",          "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE",
+      "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",     "CAP_NET_RAW",         "CAP_IPC_LOCK",
+      "CAP_IPC_OWNER",       "CAP_SYS_MODULE",   "CAP_SYS_RAWIO",       "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
+      "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",    "CAP_SYS_BOOT",        "CAP_SYS_NICE",        "CAP_SYS_RESOURCE",
+      "CAP_SYS_TIME",        "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",         "CAP_LEASE",           "CAP_AUDIT_WRITE",
+      "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",      "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",       "CAP_SYSLOG",
+      "CAP_WAKE_ALARM",      "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
+      "CAP_CHECKPOINT_RESTORE"};
+  return all;
+}
+
+std::vector<std::string> container_capabilities(bool privileged, const std::vector<std::string>& add,
+                                                const std::vector<std::string>& drop) {
+  const auto& all = all_capabilities();
+  auto known = [&](const std::string& c, const char* flag) {
+    if (c == "CAP_ALL") return;
+    if (std::find(all.begin(), all.end(), c) == all.end())
+      throw Error(Errc::kUsage, std::string(flag) + " " + c.substr(4) + ": no such capability (see capabilities(7); ALL means every one)");
+  };
+  std::vector<std::string> caps = privileged ? all : kDefaultCaps;
+  bool drop_all = false;
+  for (const auto& d : drop) {
+    std::string c = cap_name(d);
+    known(c, "--cap-drop");
+    if (c == "CAP_ALL") drop_all = true;
+  }
+  if (drop_all) caps.clear();
+  for (const auto& a : add) {
+    std::string c = cap_name(a);
+    known(c, "--cap-add");
+    if (c == "CAP_ALL") caps = all;
+    else if (std::find(caps.begin(), caps.end(), c) == caps.end()) caps.push_back(c);
+  }
+  // Drops after adds, as docker: "--cap-add ALL --cap-drop NET_RAW" keeps all but one.
+  for (const auto& d : drop) {
+    std::string c = cap_name(d);
+    if (c != "CAP_ALL") caps.erase(std::remove(caps.begin(), caps.end(), c), caps.end());
+  }
+  return caps;
+}
+
 json generate_spec(const SpecInputs& in) {
-  static const std::vector<std::string> kDefaultCaps = {
-      "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",     "CAP_MKNOD",
-      "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP",    "CAP_SETPCAP",
-      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",     "CAP_AUDIT_WRITE"};
-  json caps_for_user = in.user.uid == 0 ? json(kDefaultCaps) : json::array();
+  std::vector<std::string> caps = container_capabilities(in.privileged, in.cap_add, in.cap_drop);
+  // A non-root user starts with none in effect, as with docker; the bounding set still limits
+  // what setuid binaries and file capabilities can give.
+  json caps_for_user = in.user.uid == 0 ? json(caps) : json::array();
   struct rlimit nofile {};
   getrlimit(RLIMIT_NOFILE, &nofile);
+  json rlimits = json::array();
+  bool nofile_set = false;
+  for (const auto& u : in.ulimits) {
+    rlimits.push_back({{"type", rlimit_name(u.name)}, {"hard", u.hard}, {"soft", u.soft}});
+    nofile_set |= u.name == "nofile";
+  }
+  if (!nofile_set) rlimits.push_back({{"type", "RLIMIT_NOFILE"}, {"hard", nofile.rlim_max}, {"soft", nofile.rlim_max}});
+
+  std::vector<std::string> args = in.args;
+  if (!in.init_binary.empty()) args.insert(args.begin(), {"/run/hutch-init", "--"});
   json process = {
       {"terminal", in.terminal},
       {"user", {{"uid", in.user.uid}, {"gid", in.user.gid}}},
-      {"args", in.args},
+      {"args", args},
       {"env", in.env},
       {"cwd", in.cwd.empty() ? "/" : in.cwd},
       {"capabilities",
-       {{"bounding", kDefaultCaps},
+       {{"bounding", caps},
         {"effective", caps_for_user},
         {"permitted", caps_for_user},
         {"inheritable", json::array()},
         {"ambient", json::array()}}},
-      {"rlimits", json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", nofile.rlim_max}, {"soft", nofile.rlim_max}}})},
-      {"noNewPrivileges", false}};
+      {"rlimits", rlimits},
+      {"noNewPrivileges", in.no_new_privileges}};
   if (!in.user.additional_gids.empty()) process["user"]["additionalGids"] = in.user.additional_gids;
+  if (in.oom_score_adj) process["oomScoreAdj"] = *in.oom_score_adj;
 
+  // The kernel lets only the owner of a PID (network) namespace mount a proc (sys) for it:
+  // sharing the host's, bind-mount the host's instead.
+  json proc = in.host_pid ? mount("/proc", "bind", "/proc", {"rbind", "nosuid", "noexec", "nodev"})
+                          : mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"});
+  bool sys_rw = in.privileged && in.network.new_netns;
+  json sys = in.network.new_netns
+                 ? mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", sys_rw ? "rw" : "ro"})
+                 : mount("/sys", "bind", "/sys", {"rbind", "nosuid", "noexec", "nodev", "ro"});
   json mounts = json::array({
-      {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}, {"options", {"nosuid", "noexec", "nodev"}}},
-      {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"},
-       {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
-      {{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"},
-       {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
-      {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"},
-       {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
-      {{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"}, {"options", {"nosuid", "noexec", "nodev"}}},
-      {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"nosuid", "noexec", "nodev", "ro"}}},
+      proc,
+      mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
+      mount("/dev/pts", "devpts", "devpts", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}),
+      mount("/dev/shm", "tmpfs", "shm",
+            {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(in.shm_size / 1024) + "k"}),
+      mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
+      sys,
   });
+  if (in.read_only && in.read_only_tmpfs)
+    for (const char* d : {"/tmp", "/var/tmp", "/run"})
+      mounts.push_back(mount(d, "tmpfs", "tmpfs", {"rw", "rprivate", "nosuid", "nodev"}));
   for (const auto& [dest, src] : in.file_binds)
-    mounts.push_back({{"destination", dest}, {"type", "bind"}, {"source", src.string()}, {"options", {"rbind", "rprivate"}}});
+    mounts.push_back(mount(dest, "bind", src.string(), {"rbind", "rprivate"}));
+  if (!in.init_binary.empty())
+    mounts.push_back(mount("/run/hutch-init", "bind", in.init_binary.string(), {"bind", "ro", "nosuid", "nodev"}));
+  // The user's mounts last; one on the destination of an earlier one replaces it.
+  for (const auto& m : in.mounts) {
+    for (auto it = mounts.begin(); it != mounts.end();)
+      it = (*it)["destination"] == m.destination ? mounts.erase(it) : it + 1;
+    std::vector<std::string> options = m.options;
+    if (m.type == "bind") {
+      bool has_propagation = false;
+      for (const auto& o : options) has_propagation |= o.find("private") != std::string::npos || o.find("slave") != std::string::npos || o.find("shared") != std::string::npos;
+      if (std::find(options.begin(), options.end(), "bind") == options.end() &&
+          std::find(options.begin(), options.end(), "rbind") == options.end())
+        options.insert(options.begin(), "rbind");
+      if (!has_propagation) options.push_back("rprivate");
+    }
+    mounts.push_back(mount(m.destination, m.type, m.type == "tmpfs" ? "tmpfs" : m.source.string(), options));
+  }
 
-  json namespaces = json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}},
-                                 {{"type", "cgroup"}}});
+  json namespaces = json::array({{{"type", "mount"}}, {{"type", "cgroup"}}});
+  if (!in.host_pid) namespaces.push_back({{"type", "pid"}});
+  if (!in.host_ipc) namespaces.push_back({{"type", "ipc"}});
+  if (!in.host_uts) namespaces.push_back({{"type", "uts"}});
   if (in.network.new_netns) namespaces.push_back({{"type", "network"}});
+
+  json linux_ = {{"namespaces", namespaces}};
+  if (!in.uid_mappings.empty() || !in.gid_mappings.empty()) {
+    linux_["namespaces"].push_back({{"type", "user"}});
+    auto maps = [](const std::vector<IdMap>& m) {
+      json a = json::array();
+      for (const auto& e : m) a.push_back({{"containerID", e.container_id}, {"hostID", e.host_id}, {"size", e.size}});
+      return a;
+    };
+    linux_["uidMappings"] = maps(in.uid_mappings);
+    linux_["gidMappings"] = maps(in.gid_mappings);
+  }
+  if (!in.privileged) {
+    linux_["maskedPaths"] = {"/proc/asound",       "/proc/acpi",        "/proc/kcore",      "/proc/keys",
+                             "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                             "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap"};
+    linux_["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+  }
+  if (!in.devices.empty()) {
+    json devices = json::array();
+    for (const auto& d : in.devices) devices.push_back(device_entry(d));
+    linux_["devices"] = devices;
+  }
+  if (!in.cgroups_path.empty()) {
+    linux_["cgroupsPath"] = in.cgroups_path;
+    json r = json::object();
+    const ResourceLimits& l = in.resources;
+    if (l.memory) r["memory"]["limit"] = *l.memory;
+    if (l.memory_swap) r["memory"]["swap"] = *l.memory_swap;
+    if (l.pids_limit) r["pids"]["limit"] = *l.pids_limit;
+    if (l.cpu_shares) r["cpu"]["shares"] = *l.cpu_shares;
+    if (l.cpus) {
+      r["cpu"]["period"] = 100000;
+      r["cpu"]["quota"] = static_cast<std::int64_t>(*l.cpus * 100000);
+    }
+    if (!l.cpuset_cpus.empty()) r["cpu"]["cpus"] = l.cpuset_cpus;
+    linux_["resources"] = r;
+  }
+  if (!in.privileged && !in.seccomp_unconfined)
+    linux_["seccomp"] = seccomp_for_spec(in.seccomp_profile ? *in.seccomp_profile : default_seccomp_profile(), caps,
+                                         in.seccomp_profile ? "the seccomp profile" : "the default seccomp profile");
 
   return {{"ociVersion", "1.0.2"},
           {"process", process},
           {"root", {{"path", in.rootfs.string()}, {"readonly", in.read_only}}},
           {"hostname", in.hostname},
           {"mounts", mounts},
-          {"linux",
-           {{"namespaces", namespaces},
-            {"maskedPaths",
-             {"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-              "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"}},
-            {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}}};
+          {"linux", linux_}};
 }
 
 }  // namespace hutch

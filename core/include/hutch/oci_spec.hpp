@@ -121,6 +121,14 @@ struct SpecInputs {
 
 HUTCH_API nlohmann::json generate_spec(const SpecInputs& in);
 
+// docker's default capability set, and every capability the kernel knows ("CAP_...").
+HUTCH_API const std::vector<std::string>& default_capabilities();
+HUTCH_API const std::vector<std::string>& all_capabilities();
+// The bounding set of a container: the default (or, privileged, all), with --cap-add and
+// --cap-drop applied as docker does ("ALL", with or without "CAP_"). Unknown names throw.
+HUTCH_API std::vector<std::string> container_capabilities(bool privileged, const std::vector<std::string>& add,
+                                                          const std::vector<std::string>& drop);
+
 // The environment of a container: image env, then defaults, then the user's -e/--env-file.
 // `overrides` are "K=V" (or "K" to take the caller's value).
 HUTCH_API std::vector<std::string> merge_env(const std::vector<std::string>& image_env,

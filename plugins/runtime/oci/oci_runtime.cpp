@@ -1,0 +1,251 @@
+// oci: hands core's bundle to an OCI runtime program (crun, runc, or one at a path), with
+// the runc command line every such runtime shares: create, start, state, kill, delete.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "hutch/abi.hpp"
+#include "hutch/paths.hpp"
+#include "hutch/runtime.hpp"
+#include "hutch/unique_fd.hpp"
+
+namespace hutch::runtime::oci {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr long kCgroup2Magic = 0x63677270;
+
+// A program name is looked up in PATH and then in the sbin directories an unprivileged
+// user's PATH often lacks (Debian puts runc in /usr/sbin).
+fs::path find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) != 0)
+      throw Error(Errc::kConfig, "the OCI runtime " + name + " cannot be run: " + std::strerror(errno));
+    return fs::absolute(name);
+  }
+  std::string path = getenv("PATH") ? getenv("PATH") : "";
+  path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  std::stringstream ss(path);
+  for (std::string dir; std::getline(ss, dir, ':');) {
+    if (dir.empty()) continue;
+    fs::path p = fs::path(dir) / name;
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  throw Error(Errc::kConfig, "the OCI runtime \"" + name + "\" is not installed (not found in PATH or the sbin directories); "
+                             "install it (Debian: apt-get install " + name + "), or name a program with --runtime /path/to/runtime");
+}
+
+// crun refuses a hybrid layout (v1 controllers plus a cgroup2 mount with controllers of its
+// own, here /sys/fs/cgroup/unified). The runtime then runs in a private mount namespace
+// where an empty tmpfs covers that mount: it sees plain v1, which it handles. (Unmounting
+// is not possible: in a user namespace the mounts inherited from the host are locked.)
+bool unified_mount_in_the_way() {
+  struct statfs root {}, unified {};
+  if (::statfs("/sys/fs/cgroup", &root) != 0 || static_cast<long>(root.f_type) == kCgroup2Magic) return false;
+  return ::statfs("/sys/fs/cgroup/unified", &unified) == 0 && static_cast<long>(unified.f_type) == kCgroup2Magic;
+}
+
+struct Outcome {
+  int code = -1;
+  std::string error;  // what the runtime logged at level error, else its exit
+};
+
+// The errors of a runtime's JSON log ({"level":"error","msg":"..."} lines; crun and runc both).
+std::string logged_errors(const fs::path& log) {
+  std::string text;
+  try {
+    text = read_file(log);
+  } catch (const Error&) {
+    return "";
+  }
+  std::istringstream in(text);
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    try {
+      json j = json::parse(line);
+      if (j.value("level", "") == "error" || j.value("level", "") == "fatal") {
+        std::string msg = j.value("msg", "");
+        if (!msg.empty()) out = msg;  // the last one says the most
+      }
+    } catch (const json::exception&) {
+      if (!line.empty()) out = line;
+    }
+  }
+  return out;
+}
+
+class OciRuntime final : public RuntimeBackend {
+ public:
+  explicit OciRuntime(const PluginContext& ctx) : ctx_(ctx) {
+    std::string name = ctx.config.value("binary", "");
+    if (name.empty()) name = ctx.config.value("path", "crun");
+    program_ = find_program(name);
+    label_ = program_.filename().string();
+    state_root_ = ctx.run_root / ("oci-" + label_);
+    make_dirs(state_root_, 0700);
+    hide_unified_ = unified_mount_in_the_way();
+  }
+
+  RuntimeCapabilities capabilities() const override {
+    return {true, "the OCI runtime " + program_.string() + " (runc's command line; state in " + state_root_.string() + ")"};
+  }
+
+  pid_t create(const std::string& id, const fs::path& bundle, const RuntimeIo& io) override {
+    json config;
+    try {
+      config = json::parse(read_file(bundle / "config.json"));
+    } catch (const json::exception& e) {
+      throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + " is not valid JSON: " + e.what());
+    }
+    bool cgroups = config.contains("linux") && config["linux"].contains("cgroupsPath");
+    fs::path pid_file = state_root_ / (id + ".pid");
+    ::unlink(pid_file.c_str());
+    std::vector<std::string> args = {"create", "--bundle", bundle.string(), "--pid-file", pid_file.string()};
+    if (!io.console_socket.empty()) args.insert(args.end(), {"--console-socket", io.console_socket.string()});
+    args.push_back(id);
+    Outcome o = invoke(args, io, cgroups);
+    if (o.code != 0) {
+      try {
+        invoke({"delete", "--force", id}, {}, cgroups);
+      } catch (const Error&) {
+      }
+      // As docker and podman: a command that is not there is 127, one that cannot run 126.
+      Errc code = Errc::kRuntime;
+      auto has = [&](const char* s) { return o.error.find(s) != std::string::npos; };
+      bool about_exec = has("exec");
+      if (about_exec && (has("not found") || has("no such file or directory") || has("No such file or directory")))
+        code = Errc::kCommandNotFound;
+      else if (about_exec && (has("ermission denied") || has("exec format error")))
+        code = Errc::kNotExecutable;
+      throw Error(code, o.error);
+    }
+    pid_t pid = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(read_file(pid_file)));
+    } catch (const std::exception&) {
+      throw Error(Errc::kRuntime, label_ + " create left no pid in " + pid_file.string());
+    }
+    ::unlink(pid_file.c_str());
+    return pid;
+  }
+
+  void start(const std::string& id) override {
+    Outcome o = invoke({"start", id}, {}, false);
+    if (o.code != 0) throw Error(Errc::kRuntime, o.error);
+  }
+
+  std::optional<RuntimeState> state(const std::string& id) override {
+    std::string out;
+    Outcome o = invoke({"state", id}, {}, false, &out);
+    if (o.code != 0) return std::nullopt;
+    try {
+      json j = json::parse(out);
+      RuntimeState s;
+      s.id = id;
+      s.status = j.value("status", "");
+      s.pid = j.value("pid", 0);
+      s.bundle = j.value("bundle", "");
+      return s;
+    } catch (const json::exception& e) {
+      throw Error(Errc::kRuntime, label_ + " state " + id + " printed no JSON: " + e.what());
+    }
+  }
+
+  void kill(const std::string& id, int signal) override {
+    Outcome o = invoke({"kill", id, std::to_string(signal)}, {}, false);
+    if (o.code != 0 && state(id) && state(id)->status != "stopped") throw Error(Errc::kRuntime, o.error);
+  }
+
+  void remove(const std::string& id) override {
+    Outcome o = invoke({"delete", "--force", id}, {}, true);
+    if (o.code != 0 && state(id)) throw Error(Errc::kRuntime, o.error);
+  }
+
+ private:
+  // Runs the runtime with `args` after the global flags; its stdio is `io`'s (what a created
+  // container inherits), or /dev/null and, with `out`, a pipe for stdout.
+  Outcome invoke(const std::vector<std::string>& args, const RuntimeIo& io, bool cgroups, std::string* out = nullptr) {
+    fs::path log = state_root_ / ("log-" + std::to_string(::getpid()) + "-" + args[0]);
+    ::unlink(log.c_str());
+    std::vector<std::string> argv = {program_.string(), "--root", state_root_.string(), "--log", log.string(),
+                                     "--log-format", "json"};
+    if (label_.find("crun") != std::string::npos)
+      argv.push_back(cgroups ? "--cgroup-manager=cgroupfs" : "--cgroup-manager=disabled");
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+
+    int pipe_fds[2] = {-1, -1};
+    if (out && ::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe");
+    bool is_create = args[0] == "create";
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("cannot start " + program_.string());
+    if (pid == 0) {
+      int in = is_create ? io.stdin_fd : devnull;
+      int o1 = out ? pipe_fds[1] : (is_create ? io.stdout_fd : devnull);
+      int o2 = is_create ? io.stderr_fd : devnull;
+      if (!io.console_socket.empty()) in = o1 = o2 = devnull;
+      ::dup2(in, 0);
+      ::dup2(o1, 1);
+      ::dup2(o2, 2);
+      if (hide_unified_) {
+        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0 ||
+            ::mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "size=4k") != 0) {
+          std::string m = std::string("hutch: cannot hide /sys/fs/cgroup/unified from the runtime: ") + std::strerror(errno) + "\n";
+          ssize_t w = ::write(2, m.data(), m.size());
+          (void)w;
+          _exit(125);
+        }
+      }
+      ::execv(cargv[0], cargv.data());
+      _exit(127);
+    }
+    ::close(devnull);
+    if (out) {
+      ::close(pipe_fds[1]);
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0) out->append(buf, static_cast<size_t>(n));
+      ::close(pipe_fds[0]);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    Outcome o;
+    o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (o.code != 0) {
+      o.error = logged_errors(log);
+      if (o.error.empty()) o.error = label_ + " " + args[0] + " failed (exit " + std::to_string(o.code) + ")";
+      else o.error = label_ + ": " + o.error;
+    }
+    ::unlink(log.c_str());
+    return o;
+  }
+
+  PluginContext ctx_;
+  fs::path program_;
+  std::string label_;
+  fs::path state_root_;
+  bool hide_unified_ = false;
+};
+
+std::unique_ptr<RuntimeBackend> make_oci_runtime(const PluginContext& ctx) { return std::make_unique<OciRuntime>(ctx); }
+
+}  // namespace
+}  // namespace hutch::runtime::oci
+
+HUTCH_PLUGIN(hutch::RuntimeBackend, "oci", "0.1.0", hutch::runtime::oci::make_oci_runtime);
