@@ -138,10 +138,17 @@ class NativeRuntime final : public RuntimeBackend {
     ::close(fifo_fd);
     if (userns) {
       ::close(maps[0]);
+      // setgroups stays allowed in the container's namespace when it is allowed in ours
+      // (a namespace under one that denies it must deny it too).
+      bool deny = true;
       try {
-        write_proc(pid, "setgroups", "deny");
+        deny = read_file("/proc/self/setgroups").rfind("deny", 0) == 0;
       } catch (const Error&) {
       }
+      if (deny) try {
+          write_proc(pid, "setgroups", "deny");
+        } catch (const Error&) {
+        }
       try {
         write_proc(pid, "uid_map", map_text(spec.uid_mappings));
         write_proc(pid, "gid_map", map_text(spec.gid_mappings));
