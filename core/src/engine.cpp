@@ -997,6 +997,65 @@ int Engine::run(const RunOptions& o) {
   return code;
 }
 
+std::optional<json> Engine::inspect_container(const std::string& name_or_id) {
+  std::optional<ContainerRecord> found;
+  for (const auto& c : list_containers())
+    if (c.id == name_or_id || c.name == name_or_id || (name_or_id.size() >= 3 && c.id.rfind(name_or_id, 0) == 0))
+      found = c;
+  if (!found) return std::nullopt;
+  const ContainerRecord& c = *found;
+  json spec = json::object();
+  try {
+    spec = json::parse(read_file(store().container_dir(c.id) / "config.json"));
+  } catch (const std::exception&) {
+  }
+  json mounts = json::array();
+  for (const auto& m : spec.value("mounts", json::array())) {
+    std::string dest = m.value("destination", "");
+    if (m.value("type", "") != "bind" || dest.rfind("/etc/", 0) == 0 || dest.rfind("/dev", 0) == 0 ||
+        dest == "/proc" || dest == "/sys" || dest == "/run/hutch-init")
+      continue;
+    auto opts = m.value("options", std::vector<std::string>{});
+    bool ro = std::find(opts.begin(), opts.end(), "ro") != opts.end();
+    std::string source = m.value("source", "");
+    json entry = {{"Type", "bind"}, {"Source", source}, {"Destination", dest}, {"RW", !ro}};
+    for (const auto& v : c.volumes)
+      if (source.find("/volumes/" + v + "/") != std::string::npos) entry = {{"Type", "volume"}, {"Name", v}, {"Source", source}, {"Destination", dest}, {"Driver", "local"}, {"RW", !ro}};
+    mounts.push_back(entry);
+  }
+  const json& process = spec.value("process", json::object());
+  auto args = process.value("args", std::vector<std::string>{});
+  return json{{"Id", c.id},
+              {"Name", c.name},
+              {"Created", c.created},
+              {"Path", c.command.empty() ? "" : c.command.front()},
+              {"Args", c.command.size() > 1 ? json(std::vector<std::string>(c.command.begin() + 1, c.command.end())) : json::array()},
+              {"State",
+               {{"Status", c.status},
+                {"Running", c.status == "running"},
+                {"ExitCode", c.exit_code},
+                {"OOMKilled", c.oom_killed},
+                {"Pid", c.status == "running" ? c.pid : 0},
+                {"StartedAt", c.started_at},
+                {"FinishedAt", c.finished_at}}},
+              {"Image", "sha256:" + c.image_id},
+              {"ImageName", c.image_name},
+              {"Config",
+               {{"Hostname", spec.value("hostname", "")},
+                {"Env", process.value("env", json::array())},
+                {"Cmd", c.command},
+                {"WorkingDir", process.value("cwd", "/")},
+                {"StopSignal", c.stop_signal.empty() ? "SIGTERM" : c.stop_signal}}},
+              {"HostConfig",
+               {{"Runtime", c.runtime},
+                {"NetworkMode", c.network},
+                {"AutoRemove", c.auto_remove},
+                {"ReadonlyRootfs", spec.contains("root") && spec["root"].value("readonly", false)},
+                {"CapAdd", json::array()},
+                {"Privileged", false}}},
+              {"Mounts", mounts}};
+}
+
 std::vector<ContainerRecord> Engine::list_containers() {
   auto lock = store().lock(FileLock::Mode::kShared);
   auto all = store().containers();

@@ -405,10 +405,15 @@ json generate_spec(const SpecInputs& in) {
   } else if (!in.extra_masked_paths.empty()) {
     linux_["maskedPaths"] = in.extra_masked_paths;
   }
-  if (!in.devices.empty()) {
-    json devices = json::array();
-    for (const auto& d : in.devices) devices.push_back(device_entry(d));
-    linux_["devices"] = devices;
+  // Devices are bind-mounted from the host (an unprivileged namespace cannot mknod, and a
+  // bind works as root too), and allowed in the devices cgroup of runtimes that keep one.
+  json allowed = json::array();
+  for (const auto& d : in.devices) {
+    json e = device_entry(d);
+    mounts.push_back(mount(d.container.empty() ? d.host.string() : d.container, "bind", d.host.string(),
+                           {"bind", "nosuid", "noexec"}));
+    allowed.push_back({{"allow", true}, {"type", e["type"]}, {"major", e["major"]}, {"minor", e["minor"]},
+                       {"access", d.permissions}});
   }
   if (!in.cgroups_path.empty()) {
     linux_["cgroupsPath"] = in.cgroups_path;
@@ -425,6 +430,7 @@ json generate_spec(const SpecInputs& in) {
     if (!l.cpuset_cpus.empty()) r["cpu"]["cpus"] = l.cpuset_cpus;
     linux_["resources"] = r;
   }
+  if (!allowed.empty()) linux_["resources"]["devices"] = allowed;
   if (!in.privileged && !in.seccomp_unconfined)
     linux_["seccomp"] = seccomp_for_spec(in.seccomp_profile ? *in.seccomp_profile : default_seccomp_profile(), caps,
                                          in.seccomp_profile ? "the seccomp profile" : "the default seccomp profile");

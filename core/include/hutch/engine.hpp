@@ -183,6 +183,9 @@ class HUTCH_API Engine {
 
   int run(const RunOptions& options);
   std::vector<ContainerRecord> list_containers();
+  // docker's container inspect shape: Id, Name, State (Status, ExitCode, OOMKilled, Pid, ...),
+  // Config, HostConfig, Mounts. Nullopt when there is no such container.
+  std::optional<nlohmann::json> inspect_container(const std::string& name_or_id);
   void remove_container(const std::string& name_or_id, bool force);
 
   // Named volumes (engine_volumes.cpp). A name is [a-zA-Z0-9][a-zA-Z0-9_.-]*; empty makes a
