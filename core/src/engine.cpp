@@ -262,7 +262,16 @@ RuntimeBackend& Engine::runtime() {
       for (auto& [k, v] : config_.plugins[section].items()) ctx.config[k] = v;
     ctx.config["binary"] = name;
   }
-  b.runtime = loader_.create<RuntimeBackend>(plugin, ctx, &b.runtime_info.plugin);
+  try {
+    b.runtime = loader_.create<RuntimeBackend>(plugin, ctx, &b.runtime_info.plugin);
+  } catch (const Error& e) {
+    if (plugin == name) throw;
+    std::string plugins;
+    for (const auto& f : loader_.discover(RuntimeBackend::kFamily))
+      if (f.name != kOciRuntimePlugin) plugins += (plugins.empty() ? "" : ", ") + f.name;
+    throw Error(Errc::kConfig, "the runtime \"" + name + "\" (" + why_of(config_.runtime) + ") is neither a runtime plugin (" +
+                                   plugins + ") nor a usable OCI runtime program: " + e.what());
+  }
   b.runtime_info = {"runtime", name, why_of(config_.runtime), b.runtime_info.plugin,
                     b.runtime->capabilities().description};
   return *b.runtime;

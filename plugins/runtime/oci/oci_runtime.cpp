@@ -44,7 +44,7 @@ fs::path find_program(const std::string& name) {
     if (::access(p.c_str(), X_OK) == 0) return p;
   }
   throw Error(Errc::kConfig, "the OCI runtime \"" + name + "\" is not installed (not found in PATH or the sbin directories); "
-                             "install it (Debian: apt-get install " + name + "), or name a program with --runtime /path/to/runtime");
+                             "install it (Debian has crun and runc: apt-get install crun runc), or name a program with --runtime /path/to/runtime");
 }
 
 // crun refuses a hybrid layout (v1 controllers plus a cgroup2 mount with controllers of its
