@@ -691,7 +691,7 @@ int Engine::run(const RunOptions& o) {
   in.cap_add = o.cap_add;
   in.cap_drop = o.cap_drop;
   container_capabilities(in.privileged, in.cap_add, in.cap_drop);  // unknown names fail here
-  in.ulimits = detail::parse_ulimits(o.ulimits);
+  in.ulimits = detail::parse_ulimits(o.ulimits, rootless_.mode == UsernsMode::kRealRoot);
   in.devices = detail::parse_devices(o.devices);
   in.mounts = detail::parse_tmpfs_mounts(o);
   auto volume_mounts = detail::parse_volume_mounts(o);
@@ -746,6 +746,17 @@ int Engine::run(const RunOptions& o) {
     in.gid_mappings = detail::parse_id_maps(o.gidmap.empty() ? o.uidmap : o.gidmap, o.gidmap.empty() ? "--uidmap" : "--gidmap");
     check_maps_fit(in.uid_mappings, rootless_.mode == UsernsMode::kRealRoot ? 4294967295ul : rootless_.uid_count, "uidmap");
     check_maps_fit(in.gid_mappings, rootless_.mode == UsernsMode::kRealRoot ? 4294967295ul : rootless_.gid_count, "gidmap");
+    // The container's files belong to ID 0 of hutch's namespace (you, rootless): a map
+    // without it leaves the container unable to reach its own root filesystem. (podman
+    // copies the image with its owners shifted instead; hutch does not re-own images.)
+    auto maps_zero = [](const std::vector<IdMap>& maps) {
+      for (const auto& m : maps)
+        if (m.host_id == 0) return true;
+      return false;
+    };
+    if (!maps_zero(in.uid_mappings) || !maps_zero(in.gid_mappings))
+      throw Error(Errc::kUsage, "--uidmap/--gidmap must map ID 0 of hutch's namespace (the owner of the image's files) "
+                                "to some container ID, e.g. --uidmap 0:0:1 --uidmap 1:1:1000; or use --userns keep-id");
   }
   if (o.init) in.init_binary = detail::find_init_binary(config_);
   std::string hosts_extra;

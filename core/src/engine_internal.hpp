@@ -45,7 +45,8 @@ std::vector<VolumeMount> parse_volume_mounts(const RunOptions& o);
 // --tmpfs and --mount type=tmpfs
 std::vector<MountRequest> parse_tmpfs_mounts(const RunOptions& o);
 std::vector<DeviceRequest> parse_devices(const std::vector<std::string>& devices);
-std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& ulimits);
+// `host_root`: hutch runs as the host's root, which may raise hard limits.
+std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& ulimits, bool host_root);
 // no-new-privileges, seccomp=unconfined|FILE, label=..., apparmor=... (no SELinux/AppArmor here).
 void apply_security_opts(const std::vector<std::string>& opts, SpecInputs& in);
 ResourceLimits parse_limits(const RunOptions& o);

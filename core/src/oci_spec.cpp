@@ -342,10 +342,12 @@ json generate_spec(const SpecInputs& in) {
       in.host_ipc ? mount("/dev/shm", "bind", "/dev/shm", {"rbind", "nosuid", "noexec", "nodev"})
                   : mount("/dev/shm", "tmpfs", "shm",
                           {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(in.shm_size / 1024) + "k"}),
-      in.host_ipc ? mount("/dev/mqueue", "bind", "/dev/mqueue", {"rbind", "nosuid", "noexec", "nodev"})
-                  : mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
       sys,
   });
+  // The host's message queues, when it has them mounted; a new mqueue needs our own IPC namespace.
+  if (!in.host_ipc) mounts.push_back(mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}));
+  else if (::access("/dev/mqueue", F_OK) == 0)
+    mounts.push_back(mount("/dev/mqueue", "bind", "/dev/mqueue", {"rbind", "nosuid", "noexec", "nodev"}));
   if (in.read_only && in.read_only_tmpfs)
     for (const char* d : {"/tmp", "/var/tmp", "/run"})
       mounts.push_back(mount(d, "tmpfs", "tmpfs", {"rw", "rprivate", "nosuid", "nodev"}));
