@@ -14,7 +14,7 @@ std::string percent(std::uint64_t part, std::uint64_t whole) {
 class SystemDfCommand final : public Command {
  public:
   std::string name() const override { return "system df"; }
-  std::string summary() const override { return "Show how much disk images and containers take"; }
+  std::string summary() const override { return "Show how much disk images, containers and volumes take"; }
   std::string usage() const override { return ""; }
   bool needs_user_namespace() const override { return true; }
   void add_options(po::options_description& o) override {
