@@ -326,7 +326,8 @@ std::vector<std::string> Engine::prune_volumes(std::uint64_t* reclaimed) {
   std::vector<std::string> removed;
   std::uint64_t bytes = 0;
   for (const auto& name : volume_names(dir)) {
-    if (used.count(name)) continue;
+    // A directory without a record is not a volume hutch made: left alone.
+    if (used.count(name) || !fs::exists(dir / name / kRecordFile)) continue;
     bytes += content_bytes(dir / name / kDataDir);
     discard_volume(dir, name);
     removed.push_back(name);

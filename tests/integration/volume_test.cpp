@@ -323,6 +323,24 @@ TEST_F(VolumeTest, PruneAsksThenRemovesEveryUnusedVolume) {
   EXPECT_EQ(again.out, "Total reclaimed space: 0B\n") << again;
 }
 
+TEST_F(VolumeTest, WhatAKilledCreateLeftIsNeitherListedNorKept) {
+  create("a");
+  // What `volume create` killed before its rename leaves: a .partial- directory.
+  std::string half = root_ + "/volumes/.partial-0123456789abcdef";
+  fs::create_directories(half + "/_data");
+  write_file(half + "/volume.json", "{\"name\":\"half\"}");
+  // And a directory hutch did not make.
+  fs::create_directories(root_ + "/volumes/stray/_data");
+  EXPECT_EQ(names(), std::vector<std::string>{"a"});
+  create("b");
+  EXPECT_FALSE(fs::exists(half)) << "the next change removes it";
+  Result p = hutch({"volume", "prune", "-f"});
+  ASSERT_OK(p);
+  EXPECT_EQ(section(p.out, "Deleted Volumes:"), (std::vector<std::string>{"a", "b"})) << p;
+  EXPECT_TRUE(fs::exists(root_ + "/volumes/stray")) << "prune removes volumes, not what it did not make";
+  EXPECT_TRUE(OneLineError(hutch({"volume", "create", "stray"}), {"stray", "not a volume"}));
+}
+
 TEST_F(VolumeTest, TheGroupWithoutAVerbPrintsItsHelp) {
   Result r = hutch({"volume"});
   ASSERT_OK(r);
