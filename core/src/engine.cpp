@@ -74,8 +74,8 @@ std::string host_architecture() {
 struct Engine::LoadedBackends {
   std::unique_ptr<StorageDriver> storage;
   BackendInfo storage_info;
-  std::unique_ptr<RuntimeBackend> runtime;
-  BackendInfo runtime_info;
+  std::map<std::string, std::unique_ptr<RuntimeBackend>> runtimes;
+  BackendInfo runtime_info;  // of the configured one
   std::map<std::string, std::unique_ptr<NetworkBackend>> networks;
   std::map<std::string, BackendInfo> network_info;
 };
@@ -242,10 +242,12 @@ StorageDriver& Engine::storage() {
   return *b.storage;
 }
 
-RuntimeBackend& Engine::runtime() {
+RuntimeBackend& Engine::runtime(const std::string& requested) {
   auto& b = *backends_;
-  if (b.runtime) return *b.runtime;
-  const std::string& name = config_.runtime.value;
+  const std::string name = requested.empty() ? config_.runtime.value : requested;
+  if (auto it = b.runtimes.find(name); it != b.runtimes.end()) return *it->second;
+  LoadedPlugin loaded;
+  std::unique_ptr<RuntimeBackend> backend;
   // "native", or a runtime plugin of that name; anything else is an OCI runtime program
   // (crun, runc, a path) run by the "oci" plugin, with [plugins.<name>] as its settings.
   std::string plugin = name;
@@ -263,18 +265,18 @@ RuntimeBackend& Engine::runtime() {
     ctx.config["binary"] = name;
   }
   try {
-    b.runtime = loader_.create<RuntimeBackend>(plugin, ctx, &b.runtime_info.plugin);
+    backend = loader_.create<RuntimeBackend>(plugin, ctx, &loaded);
   } catch (const Error& e) {
     if (plugin == name) throw;
     std::string plugins;
     for (const auto& f : loader_.discover(RuntimeBackend::kFamily))
       if (f.name != kOciRuntimePlugin) plugins += (plugins.empty() ? "" : ", ") + f.name;
-    throw Error(Errc::kConfig, "the runtime \"" + name + "\" (" + why_of(config_.runtime) + ") is neither a runtime plugin (" +
+    throw Error(Errc::kConfig, "the runtime \"" + name + "\" (" + (requested.empty() ? why_of(config_.runtime) : "the container's") + ") is neither a runtime plugin (" +
                                    plugins + ") nor a usable OCI runtime program: " + e.what());
   }
-  b.runtime_info = {"runtime", name, why_of(config_.runtime), b.runtime_info.plugin,
-                    b.runtime->capabilities().description};
-  return *b.runtime;
+  if (name == config_.runtime.value)
+    b.runtime_info = {"runtime", name, why_of(config_.runtime), loaded, backend->capabilities().description};
+  return *(b.runtimes[name] = std::move(backend));
 }
 
 NetworkBackend& Engine::network(const std::string& requested) {
@@ -356,7 +358,7 @@ void Engine::recover_once() {
       changed = true;
       logger_.info("container " + c.id.substr(0, 12) + " lost its hutch process; marking it exited");
       try {
-        runtime().remove(c.id);
+        runtime(c.runtime).remove(c.id);
       } catch (const Error&) {
       }
       try {
@@ -1097,7 +1099,7 @@ void Engine::remove_container(const std::string& name_or_id, bool force) {
     throw Error(Errc::kInvalidInput, "container " + c->name + " is running; stop it first, or use \"hutch rm -f\"");
   if (running) {
     try {
-      runtime().kill(c->id, SIGKILL);
+      runtime(c->runtime).kill(c->id, SIGKILL);
     } catch (const Error&) {
     }
   }
