@@ -695,6 +695,26 @@ int Engine::run(const RunOptions& o) {
   container_capabilities(in.privileged, in.cap_add, in.cap_drop);  // unknown names fail here
   in.ulimits = detail::parse_ulimits(o.ulimits, rootless_.mode == UsernsMode::kRealRoot);
   in.devices = detail::parse_devices(o.devices);
+  if (o.privileged) {
+    // The host's devices, as podman gives a privileged container: those the caller may open
+    // (rootless, the others would be there and refuse every open).
+    static const std::set<std::string> standard = {"null", "zero", "full", "random", "urandom", "tty", "console", "ptmx"};
+    std::error_code ec;
+    for (fs::directory_iterator it("/dev", ec), end; !ec && it != end; it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      auto st = it->symlink_status(ec);
+      if (ec || !(fs::is_character_file(st) || fs::is_block_file(st)) || standard.count(name) ||
+          (name.rfind("tty", 0) == 0 && name.size() > 3) || name.rfind("vcs", 0) == 0)
+        continue;
+      if (::access(it->path().c_str(), R_OK) != 0 && ::access(it->path().c_str(), W_OK) != 0) continue;
+      bool asked = false;
+      for (const auto& d : in.devices) asked |= d.container == it->path().string();
+      if (!asked) in.devices.push_back({it->path(), it->path().string(), "rwm"});
+    }
+    for (const char* extra : {"/dev/net/tun", "/dev/fuse"})
+      if (::access(extra, R_OK | W_OK) == 0 && std::none_of(in.devices.begin(), in.devices.end(), [&](const DeviceRequest& d) { return d.container == extra; }))
+        in.devices.push_back({extra, extra, "rwm"});
+  }
   in.mounts = detail::parse_tmpfs_mounts(o);
   auto volume_mounts = detail::parse_volume_mounts(o);
   if (!o.shm_size.empty()) in.shm_size = static_cast<std::uint64_t>(detail::parse_bytes(o.shm_size, "--shm-size"));
