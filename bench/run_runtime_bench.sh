@@ -701,6 +701,7 @@ declare -A C_LABEL C_WALLS C_FAILS C_FIRST C_LEFT C_STATUS
 for rt in "${RUNTIMES[@]}"; do
   if is_ok "h_$rt"; then CONC_IDS+=("h_$rt"); fi
 done
+is_ok h_native_tmpfs && CONC_IDS+=(h_native_tmpfs)
 is_ok podman && CONC_IDS+=(podman)
 conc_round() {  # ID ROUND
   local id=$1 r=$2 d=$W/conc/$1.$2 i pids=() t0 t1 fails=0 rc wd first="" n
@@ -734,6 +735,9 @@ conc_round() {  # ID ROUND
   # nothing may be left: no container record, no container directory
   case $id in
     podman) n=$("${PODMAN[@]}" ps -a -q 2>>"$LOGS/conc-ps.log" | grep -c .) ;;
+    h_native_tmpfs)
+       n=$("${HT[@]}" ps -a -q 2>>"$LOGS/conc-ps.log" | grep -c .)
+       n=$((n + $(find "$TS/root/containers" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l))) ;;
     *) n=$("${H[@]}" ps -a -q 2>>"$LOGS/conc-ps.log" | grep -c .)
        n=$((n + $(find "$W/h/root/containers" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l))) ;;
   esac
@@ -884,12 +888,12 @@ report() {
     echo "Concurrency: nothing to run (no hutch runtime and no podman passed the warm-up)"
   else
     echo "Concurrency: $CONC x run --rm ... /bin/true started at once, wall time until all exited; $CONC_ROUNDS rounds each, taking turns"
-    printf '  %-24s %10s %8s %8s  %-14s %-12s %s\n' runner "median s" "min s" "max s" "failed runs" "left (ps -a)" status
+    printf '  %-30s %10s %8s %8s  %-14s %-12s %s\n' runner "median s" "min s" "max s" "failed runs" "left (ps -a)" status
     for id in "${CONC_IDS[@]}"; do
       local f=0 l=0 xx
       for xx in ${C_FAILS[$id]}; do f=$((f + xx)); done
       for xx in ${C_LEFT[$id]}; do l=$((l + xx)); done
-      printf '  %-24s %10s %8s %8s  %-14s %-12s %s\n' "${C_LABEL[$id]}" "${CS_MED[$id]:--}" "${CS_MIN[$id]:--}" "${CS_MAX[$id]:--}" \
+      printf '  %-30s %10s %8s %8s  %-14s %-12s %s\n' "${C_LABEL[$id]}" "${CS_MED[$id]:--}" "${CS_MIN[$id]:--}" "${CS_MAX[$id]:--}" \
         "$f of $((CONC * CONC_ROUNDS))" "$l" "$([ "$f" -eq 0 ] && [ "$l" -eq 0 ] && echo ok || echo "${C_STATUS[$id]}")"
       [ -n "${C_FIRST[$id]}" ] && echo "    first failure: ${C_FIRST[$id]}"
       [ "$l" -gt 0 ] && echo "    after the rounds ps -a (plus container directories) counted: ${C_LEFT[$id]}"
