@@ -685,11 +685,26 @@ wait_userns_gone
 run_phase cold -1
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOAD_MAX=0
+sample_load() {  # the highest 1-minute load average seen, no fork
+  local l _
+  read -r l _ </proc/loadavg
+  dec_gt "$l" "$LOAD_MAX" && LOAD_MAX=$l
+}
+dec_gt() {  # A B: decimal A > B, in bash arithmetic (two decimals)
+  local a=${1%.*} af=${1#*.} b=${2%.*} bf=${2#*.}
+  [ "$a" = "$1" ] && af=00; [ "$b" = "$2" ] && bf=00
+  af=${af}00 bf=${bf}00
+  (( 10#$a * 100 + 10#${af:0:2} > 10#$b * 100 + 10#${bf:0:2} ))
+}
+sample_load
 for ((r = 0; r < RUNS; r++)); do
+  sample_load
   if ((r % 2 == 0)); then run_phase held "$r"; run_phase cold "$r"
   else run_phase cold "$r"; run_phase held "$r"; fi
 done
 T_END=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sample_load
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- concurrency
@@ -809,6 +824,10 @@ done
 add_ratio "native_tmpfs_floor" "hutch native, store on tmpfs (new userns) / the floor" "$(ratio "$(med h_native_tmpfs)" "$FLOOR")"
 add_ratio "floor_wrap_crun" "raw crun per-run unshare / raw crun" "$(ratio "$(med raw_crun_w)" "$(med raw_crun)")"
 add_ratio "floor_wrap_runc" "raw runc per-run unshare / raw runc" "$(ratio "$(med raw_runc_w)" "$(med raw_runc)")"
+# the same on CPU time (less exposed to a busy machine; see the note under the table)
+cpu_med() { is_ok "$1" && printf '%s' "${S_CPU[$1]}"; }
+add_ratio "cpu_native_floor_h" "CPU time: hutch native (new userns) / the floor" "$(ratio "$(cpu_med h_native)" "$(cpu_med "$FLOOR_ID")")"
+add_ratio "cpu_native_floor_hj" "CPU time: hutch native (userns joined) / the floor" "$(ratio "$(cpu_med hj_native)" "$(cpu_med "$FLOOR_ID")")"
 CONC_RATIO=""
 CONC_RATIO=$(ratio "${CS_MED[podman]:-}" "${CS_MED[h_native]:-}")
 
@@ -843,6 +862,11 @@ report() {
   echo "  podman: ${PODMAN_VERSION:-not run}, --runtime $PODMAN_RUNTIME, graph driver ${PODMAN_DRIVER:-?}"
   echo "  raw: ${CRUN_VERSION:-crun missing}, ${RUNC_VERSION:-runc missing}; bundle: hutch's config.json; ${BUNDLE_EDITS:-${BUNDLE_WHY:-}}"
   [ "$COLD_WAIT_TIMEOUTS" -gt 0 ] && echo "  note: $COLD_WAIT_TIMEOUTS times hutch's namespace was still there after 2 s before a 'new userns' run (so that run joined it)"
+  if [[ $CPUS =~ ^[0-9]+$ ]] && dec_gt "$LOAD_MAX" "$CPUS"; then
+    echo "  WARNING: the machine was busy (1-minute load up to $LOAD_MAX on $CPUS CPUs during the timed runs): wall times"
+    echo "           are inflated, most for runs that sleep often (fsync, process hand-offs); compare the cpu ms column,"
+    echo "           or run again on a quiet machine"
+  fi
   [ "$HELD_MISSES" -gt 0 ] && echo "  note: $HELD_MISSES 'userns joined' or per-run-unshare runs found no namespace to join (so they made one)"
   echo
   printf '%-32s %10s %10s %10s %10s %10s %8s  %s\n' runner "median ms" "p90 ms" "mean ms" "min ms" "max ms" "cpu ms" status
@@ -928,9 +952,9 @@ if [ -n "$JSON_OUT" ]; then
     printf '{\n  "schema": "hutch-runtime-bench/1",\n'
     printf '  "started": %s, "finished": %s, "runs": %s, "warmup_runs": 1, "network": %s,\n' \
       "$(json_str "$T_START")" "$(json_str "$T_END")" "$RUNS" "$(json_str "$NETWORK")"
-    printf '  "host": {"kernel": %s, "cpus": %s, "cgroups": %s, "user": %s, "loadavg_before": %s, "loadavg_after": %s},\n' \
+    printf '  "host": {"kernel": %s, "cpus": %s, "cgroups": %s, "user": %s, "loadavg_before": %s, "loadavg_after": %s, "loadavg_1min_max": %s},\n' \
       "$(json_str "$KERNEL")" "$(json_num "$CPUS")" "$(json_str "$CG_DESC")" "$(json_str "$ME")" \
-      "$(json_str "$LOAD_BEFORE")" "$(json_str "$LOAD_AFTER")"
+      "$(json_str "$LOAD_BEFORE")" "$(json_str "$LOAD_AFTER")" "$LOAD_MAX"
     printf '  "versions": {"hutch": %s, "podman": %s, "crun": %s, "runc": %s},\n' "$(json_str "$HUTCH_VERSION")" \
       "$(json_str "$PODMAN_VERSION")" "$(json_str "$CRUN_VERSION")" "$(json_str "$RUNC_VERSION")"
     printf '  "hutch": {"path": %s, "storage": %s, "image_id": %s},\n' "$(json_str "$HUTCH")" \
