@@ -280,7 +280,7 @@ add_runner() {  # ID LABEL KIND CMD-ARGS...
   R_STATUS[$id]=pending; R_REASON[$id]=""; R_SAMPLES[$id]=""; R_CPU[$id]=""; R_SETUP[$id]=""; R_USERNS[$id]=""
 }
 fail_runner() { R_STATUS[$1]=$2; R_REASON[$1]=$3; }   # ID STATUS(FAILED|skipped) REASON
-is_ok() { [ "${R_STATUS[$1]:-}" = ok ]; }
+is_ok() { [ -n "$1" ] && [ "${R_STATUS[$1]:-}" = ok ]; }
 
 # ---------------------------------------------------------------- cleanup
 H=()                 # hutch with the bench's store
