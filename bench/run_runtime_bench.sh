@@ -16,17 +16,19 @@
 #                                there, the namespace hutch's containers use): the loop is
 #                                inside that shell, so no unshare is counted per run. crun
 #                                runs in a private mount namespace with the hybrid cgroup2
-#                                mount hidden, as hutch's crun plugin will run it
+#                                mount hidden, as hutch's OCI runtime plugin runs it
 #   raw ..., per-run unshare     the same, each run started from outside through
 #                                `hutch unshare` (and `unshare -m` for crun): the other way
 #                                of counting, shown for reference, not used as the floor
+#   hutch native, store on tmpfs the native row with --root and --runroot in /dev/shm:
+#                                what the store's filesystem (its fsyncs) costs
 #
 # For each: median and p90 over N runs (default 20, or $BENCH_RUNS), all runners
 # interleaved round-robin. Ratios: hutch native / the floor (the lower raw median),
 # podman / hutch native, hutch crun / raw crun, hutch runc / raw runc, and the targets
 # (native within 1.5x of the floor, at least 4x faster than podman), met or not.
 # Then concurrency: 50 (or $BENCH_CONCURRENCY) `run --rm` started at once, for hutch
-# (each runtime that works) and podman: wall time, whether all exited 0, and that no
+# (each runtime that works, and the tmpfs store) and podman: wall time, whether all exited 0, and that no
 # container is left (`ps -a` empty).
 #
 # Usage: bench/run_runtime_bench.sh [options]            (as an unprivileged user), or
@@ -45,8 +47,8 @@
 #    crun then sees plain cgroup v1: that is what the raw crun rows do.
 #  * runc refuses to mount sysfs without a network namespace of its own ("error mounting
 #    sysfs ... operation not permitted"): hutch's default network is the host's, so the
-#    bundle's sysfs mount is replaced by a read-only rbind of /sys (what the native runtime
-#    does, and what hutch's spec generator is changing to). With --network none the spec
+#    bundle's sysfs mount, if the spec has one, is replaced by a read-only rbind of /sys
+#    (what the native runtime does, and what hutch's spec generator now writes itself). With --network none the spec
 #    has a network namespace and sysfs mounts: then the spec is left as it is.
 #  * podman: --runtime runc (crun refuses the host), --cgroup-manager cgroupfs and
 #    --events-backend file (what it picks without systemd; passed so a systemd host
@@ -54,7 +56,7 @@
 #    HOME and XDG_RUNTIME_DIR, and a --runroot of at most 50 characters (podman refuses a
 #    longer one).
 #  * Joining hutch's namespace costs two syscalls; making it (fork, newuidmap, newgidmap,
-#    re-exec of the pause process) about 6 ms here. A lone `hutch run` makes it; a run
+#    re-exec of the pause process) about 4-5 ms here. A lone `hutch run` makes it; a run
 #    while another hutch command runs joins it; podman's pause process stays, so podman
 #    always joins. Hence the two hutch rows per runtime.
 set -uo pipefail   # no -e: a runner that fails becomes a row that says so
