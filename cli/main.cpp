@@ -31,7 +31,7 @@ void print_main_help(const std::vector<std::unique_ptr<Command>>& commands, std:
         "  --runroot DIR            runtime state (default $XDG_RUNTIME_DIR/hutch, else /tmp/hutch-run-UID)\n"
         "  --storage-driver NAME    storage plugin: overlay, fuse-overlayfs, vfs (default auto)\n"
         "  --network NAME           default network plugin (none, host)\n"
-        "  --runtime NAME           runtime plugin (native)\n"
+        "  --runtime NAME           OCI runtime: native (built in), crun, runc, or a path\n"
         "  --log-level LEVEL        debug, info, warn, error\n"
         "  -h, --help               this help\n"
         "  -v, --version            the version\n\n"

@@ -11,7 +11,7 @@ pkgs=(
   build-essential cmake pkg-config git
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   nlohmann-json3-dev libtomlplusplus-dev libgtest-dev libgmock-dev
-  libarchive-dev libsubid-dev libcap-dev libssl-dev
+  libarchive-dev libsubid-dev libcap-dev libseccomp-dev libssl-dev
   # run: subordinate id helpers
   uidmap
   # tests: a static busybox to make images from, peers to compare with

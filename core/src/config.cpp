@@ -85,8 +85,19 @@ void apply_table(Config& c, const toml::table& root, const std::string& src) {
   check_keys(src, root, "", {"engine", "storage", "network", "plugins"});
   if (auto n = root.get("engine")) {
     const auto& t = as_table(src, "engine", *n);
-    check_keys(src, t, "engine", {"runtime", "log_level", "plugin_dirs"});
-    if (auto v = t.get("runtime")) c.runtime = {get_name(src, "runtime", *v), where(src, v->source())};
+    check_keys(src, t, "engine", {"runtime", "log_level", "plugin_dirs", "require_limits", "cgroup_parent", "init_path"});
+    if (auto v = t.get("runtime")) {
+      // A runtime is a plugin name (native, crun, runc) or the absolute path of an OCI runtime.
+      std::string r = get_string(src, "runtime", *v);
+      c.runtime = {r.rfind('/', 0) == 0 ? r : get_name(src, "runtime", *v), where(src, v->source())};
+    }
+    if (auto v = t.get("require_limits")) {
+      auto b = v->value_exact<bool>();
+      if (!b) fail(src, *v, "\"require_limits\" must be true or false");
+      c.require_limits = *b;
+    }
+    if (auto v = t.get("cgroup_parent")) c.cgroup_parent = get_path(src, "cgroup_parent", *v).string();
+    if (auto v = t.get("init_path")) c.init_path = get_path(src, "init_path", *v);
     if (auto v = t.get("log_level")) {
       std::string s = get_string(src, "log_level", *v);
       if (!parse_log_level(s, c.log_level))

@@ -376,11 +376,24 @@ json generate_spec(const SpecInputs& in) {
     linux_["uidMappings"] = maps(in.uid_mappings);
     linux_["gidMappings"] = maps(in.gid_mappings);
   }
-  if (!in.privileged) {
-    linux_["maskedPaths"] = {"/proc/asound",       "/proc/acpi",        "/proc/kcore",      "/proc/keys",
-                             "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-                             "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap"};
-    linux_["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+  bool unmask_all = in.privileged || std::find(in.unmasked_paths.begin(), in.unmasked_paths.end(), "ALL") != in.unmasked_paths.end();
+  if (!unmask_all) {
+    auto keep = [&](std::vector<std::string> paths) {
+      paths.erase(std::remove_if(paths.begin(), paths.end(),
+                                 [&](const std::string& p) {
+                                   return std::find(in.unmasked_paths.begin(), in.unmasked_paths.end(), p) != in.unmasked_paths.end();
+                                 }),
+                  paths.end());
+      return paths;
+    };
+    std::vector<std::string> masked = {"/proc/asound",       "/proc/acpi",        "/proc/kcore",      "/proc/keys",
+                                       "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                                       "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap"};
+    masked.insert(masked.end(), in.extra_masked_paths.begin(), in.extra_masked_paths.end());
+    linux_["maskedPaths"] = keep(masked);
+    linux_["readonlyPaths"] = keep({"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"});
+  } else if (!in.extra_masked_paths.empty()) {
+    linux_["maskedPaths"] = in.extra_masked_paths;
   }
   if (!in.devices.empty()) {
     json devices = json::array();

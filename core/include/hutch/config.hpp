@@ -26,6 +26,10 @@ struct Config {
   std::optional<std::filesystem::path> runroot;  // unset: the XDG default
   LogLevel log_level = LogLevel::kWarn;
   std::vector<std::filesystem::path> plugin_dirs;
+  // [engine] require_limits: resource limits that cannot be enforced are an error, not a warning.
+  bool require_limits = false;
+  std::string cgroup_parent;            // [engine] cgroup_parent: a delegated cgroup2 directory
+  std::filesystem::path init_path;      // [engine] init_path: the --init binary (default: hutch-init)
   nlohmann::json plugins = nlohmann::json::object();  // [plugins.<name>] tables, by name
   std::vector<std::filesystem::path> files_read;
 };

@@ -57,6 +57,28 @@ struct RunOptions {
   bool interactive = false;
   bool tty = false;
   bool read_only = false;
+  std::optional<bool> read_only_tmpfs;  // --read-only-tmpfs (default true with --read-only)
+  bool env_host = false;                // --env-host: the caller's environment first
+  bool init = false;                    // --init
+  bool privileged = false;
+  // As docker spells them; parsed by the engine, errors name the flag.
+  std::vector<std::string> cap_add, cap_drop;
+  std::vector<std::string> security_opts;  // no-new-privileges, seccomp=FILE|unconfined, label=..., apparmor=...
+  std::vector<std::string> ulimits;        // nofile=1024[:2048]
+  std::vector<std::string> group_add;
+  std::vector<std::string> volumes;        // -v SRC:DST[:OPTS], NAME:DST[:OPTS], DST
+  std::vector<std::string> mounts;         // --mount type=...,source=...,target=...
+  std::vector<std::string> tmpfs;          // --tmpfs DST[:OPTS]
+  std::vector<std::string> devices;        // --device HOST[:CONTAINER[:PERMS]]
+  std::vector<std::string> add_hosts;      // --add-host NAME:IP
+  std::vector<std::string> dns, dns_search, dns_options;
+  std::string userns;                      // "", host, keep-id[:uid=U,gid=G]
+  std::vector<std::string> uidmap, gidmap; // CONTAINER:HOST:SIZE
+  std::string pid, ipc, uts;               // "" or "host"
+  std::string shm_size;                    // 64m
+  std::string stop_signal;
+  std::optional<int> oom_score_adj;
+  std::string memory, memory_swap, cpus, cpu_shares, cpuset_cpus, pids_limit;
 };
 
 struct CommitOptions {

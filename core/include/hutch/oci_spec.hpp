@@ -100,6 +100,8 @@ struct SpecInputs {
   bool seccomp_unconfined = false;
   std::vector<Ulimit> ulimits;
   std::optional<int> oom_score_adj;
+  std::vector<std::string> extra_masked_paths;  // --security-opt mask=/a:/b
+  std::vector<std::string> unmasked_paths;      // --security-opt unmask=/a:/b, or ALL
 
   // Filesystem.
   std::vector<MountRequest> mounts;

@@ -26,6 +26,7 @@
 
 #include "hutch/layer_tar.hpp"
 #include "native_spec.hpp"
+#include "seccomp_filter.hpp"
 
 namespace hutch::runtime::native {
 
@@ -392,6 +393,8 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
 
   if (s.terminal) make_terminal(s, console_fd);
 
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the capabilities go.
+  if (s.seccomp_filter && !s.no_new_privileges && !s.seccomp_filter->load()) fail("cannot load the seccomp filter", errno);
   set_capabilities(s);
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("cannot keep capabilities", errno);
   if (setgroups(s.additional_gids.size(), s.additional_gids.data()) != 0 && !(errno == EPERM && s.additional_gids.empty()))
@@ -430,6 +433,7 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (s.seccomp_filter && s.no_new_privileges && !s.seccomp_filter->load()) fail("cannot load the seccomp filter", errno);
   exec_process(s);
 }
 

@@ -19,6 +19,7 @@
 #include "hutch/runtime.hpp"
 #include "hutch/store.hpp"
 #include "native_spec.hpp"
+#include "seccomp_filter.hpp"
 
 namespace hutch::runtime::native {
 namespace fs = std::filesystem;
@@ -80,6 +81,7 @@ class NativeRuntime final : public RuntimeBackend {
       throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + " is not valid JSON: " + e.what());
     }
     NativeSpec spec = parse_spec(config, bundle);
+    if (!spec.seccomp.is_null()) spec.seccomp_filter = std::make_shared<SeccompFilter>(spec.seccomp);
     if (spec.terminal && io.console_socket.empty())
       throw Error(Errc::kInvalidInput, "config.json asks for a terminal (process.terminal), but no console socket was given");
     int console_fd = -1;

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "hutch/error.hpp"
+#include "seccomp_filter.hpp"
 
 namespace hutch::runtime::native {
 using nlohmann::json;
@@ -104,6 +105,10 @@ NativeSpec parse_spec(const json& c, const std::filesystem::path& bundle) {
       s.gid_mappings = mappings(l.value("gidMappings", json::array()));
       s.masked_paths = l.value("maskedPaths", std::vector<std::string>{});
       s.readonly_paths = l.value("readonlyPaths", std::vector<std::string>{});
+      if (l.contains("seccomp") && !l["seccomp"].is_null()) {
+        s.seccomp = l["seccomp"];
+        check_seccomp(s.seccomp);
+      }
     }
   } catch (const json::exception& e) {
     throw Error(Errc::kInvalidInput, std::string("config.json is not a valid OCI runtime spec: ") + e.what());

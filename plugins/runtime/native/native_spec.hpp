@@ -4,12 +4,15 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace hutch::runtime::native {
+
+class SeccompFilter;
 
 struct MountSpec {
   std::string destination;
@@ -52,6 +55,9 @@ struct NativeSpec {
   std::vector<NamespaceSpec> namespaces;
   std::vector<IdMapping> uid_mappings, gid_mappings;
   std::vector<std::string> masked_paths, readonly_paths;
+  nlohmann::json seccomp;  // linux.seccomp (checked); null when absent
+  // Built from `seccomp` by create, before the clone; the child loads it.
+  std::shared_ptr<const SeccompFilter> seccomp_filter;
 
   bool has_namespace(const std::string& type) const;
 };
