@@ -11,6 +11,12 @@ std::unique_ptr<Command> make_system_df_command();
 std::unique_ptr<Command> make_system_prune_command();
 std::unique_ptr<Command> make_system_check_command();
 std::unique_ptr<Command> make_image_prune_command();
+std::unique_ptr<Command> make_volume_group_command();
+std::unique_ptr<Command> make_volume_create_command();
+std::unique_ptr<Command> make_volume_ls_command();
+std::unique_ptr<Command> make_volume_inspect_command();
+std::unique_ptr<Command> make_volume_rm_command();
+std::unique_ptr<Command> make_volume_prune_command();
 std::unique_ptr<Command> make_import_command();
 std::unique_ptr<Command> make_info_command();
 std::unique_ptr<Command> make_inspect_command();
@@ -43,6 +49,12 @@ std::vector<std::unique_ptr<Command>> make_all_commands() {
   c.push_back(make_system_prune_command());
   c.push_back(make_system_check_command());
   c.push_back(make_image_prune_command());
+  c.push_back(make_volume_group_command());
+  c.push_back(make_volume_create_command());
+  c.push_back(make_volume_ls_command());
+  c.push_back(make_volume_inspect_command());
+  c.push_back(make_volume_rm_command());
+  c.push_back(make_volume_prune_command());
   return c;
 }
 

@@ -69,7 +69,7 @@ class InfoCommand final : public Command {
     for (const auto& f : ctx.config().files_read) config_files.push_back(f.string());
     j["config_files"] = config_files;
     json checks = json::array();
-    for (const auto& c : check_host(plan, e.paths().store_root, e.paths().run_root))
+    for (const auto& c : check_host(plan, e.paths().store_root, e.paths().run_root, e.config().cgroup_parent))
       checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}, {"fix", c.fix}});
     j["host_checks"] = checks;
     if (format_ == "json" || format_ == "{{json .}}") {

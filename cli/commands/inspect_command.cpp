@@ -8,20 +8,28 @@ namespace {
 class InspectCommand final : public Command {
  public:
   std::string name() const override { return "inspect"; }
-  std::string summary() const override { return "Show the details of images as JSON"; }
-  std::string usage() const override { return "IMAGE [IMAGE...]"; }
+  std::string summary() const override { return "Show the details of containers or images as JSON"; }
+  std::string usage() const override { return "CONTAINER|IMAGE [...]"; }
   bool needs_user_namespace() const override { return false; }
   void add_options(po::options_description& o) override {
-    o.add_options()("type", po::value(&type_)->default_value("image"), "what to inspect (image)");
+    o.add_options()("type", po::value(&type_)->default_value(""), "what to inspect: container or image (default: a container of that name, else an image)");
   }
   void set_arguments(const std::vector<std::string>& a) override {
-    if (a.empty()) usage_error("\"hutch inspect\" needs at least one image");
+    if (a.empty()) usage_error("\"hutch inspect\" needs at least one container or image");
     names_ = a;
   }
   int run(CommandContext& ctx) override {
-    if (type_ != "image") usage_error("--type " + type_ + ": only images can be inspected so far");
+    if (!type_.empty() && type_ != "image" && type_ != "container") usage_error("--type " + type_ + ": container or image");
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& n : names_) out.push_back(ctx.engine().inspect_image(n));
+    for (const auto& n : names_) {
+      if (type_ != "image")
+        if (auto c = ctx.engine().inspect_container(n)) {
+          out.push_back(*c);
+          continue;
+        }
+      if (type_ == "container") throw Error(Errc::kNotFound, "no such container: " + n + " (see \"hutch ps -a\")");
+      out.push_back(ctx.engine().inspect_image(n));
+    }
     std::cout << out.dump(4) << std::endl;
     return 0;
   }

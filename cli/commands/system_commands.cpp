@@ -14,7 +14,7 @@ std::string percent(std::uint64_t part, std::uint64_t whole) {
 class SystemDfCommand final : public Command {
  public:
   std::string name() const override { return "system df"; }
-  std::string summary() const override { return "Show how much disk images and containers take"; }
+  std::string summary() const override { return "Show how much disk images, containers and volumes take"; }
   std::string usage() const override { return ""; }
   bool needs_user_namespace() const override { return true; }
   void add_options(po::options_description& o) override {
@@ -28,6 +28,8 @@ class SystemDfCommand final : public Command {
     int active_images = 0, active_containers = 0;
     for (const auto& i : r.images) active_images += i.containers > 0;
     for (const auto& c : r.containers) active_containers += c.container.status == "running";
+    int active_volumes = 0;
+    for (const auto& v : r.volumes) active_volumes += v.containers > 0;
     if (!verbose_) {
       print_table({{"TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"},
                    {"Images", std::to_string(r.images.size()), std::to_string(active_images), compact_size(r.images_size),
@@ -35,7 +37,9 @@ class SystemDfCommand final : public Command {
                    {"Containers", std::to_string(r.containers.size()), std::to_string(active_containers),
                     compact_size(r.containers_size),
                     compact_size(r.containers_reclaimable) + percent(r.containers_reclaimable, r.containers_size)},
-                   {"Local Volumes", "0", "0", "0B", "0B"}});
+                   {"Local Volumes", std::to_string(r.volumes.size()), std::to_string(active_volumes),
+                    compact_size(r.volumes_size),
+                    compact_size(r.volumes_reclaimable) + percent(r.volumes_reclaimable, r.volumes_size)}});
       return 0;
     }
     std::cout << "Images space usage:\n\n";
@@ -59,12 +63,16 @@ class SystemDfCommand final : public Command {
       std::string cmd;
       for (const auto& a : c.container.command) cmd += (cmd.empty() ? "" : " ") + a;
       if (cmd.size() > 20) cmd = cmd.substr(0, 17) + "...";
-      rows.push_back({c.container.id.substr(0, 12), c.container.image_name, "\"" + cmd + "\"", "0", compact_size(c.size),
+      rows.push_back({c.container.id.substr(0, 12), c.container.image_name, "\"" + cmd + "\"",
+                      std::to_string(c.container.volumes.size()), compact_size(c.size),
                       human_ago(c.container.created), c.container.status, c.container.name});
     }
     print_table(rows);
-    std::cout << "\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n\n"
-              << "Layers on disk: " << compact_size(r.disk_bytes) << " (files shared between layers counted once)\n";
+    std::cout << "\nLocal Volumes space usage:\n\n";
+    rows = {{"VOLUME NAME", "LINKS", "SIZE"}};
+    for (const auto& v : r.volumes) rows.push_back({v.volume.name, std::to_string(v.containers), compact_size(v.size)});
+    print_table(rows);
+    std::cout << "\nLayers on disk: " << compact_size(r.disk_bytes) << " (files shared between layers counted once)\n";
     return 0;
   }
 
@@ -80,11 +88,17 @@ bool confirmed(const std::string& warning) {
   return false;
 }
 
-void print_prune(const PruneReport& containers, const PruneReport& images) {
+void print_prune(const PruneReport& containers, const PruneReport& images, const std::vector<std::string>& volumes = {},
+                 std::uint64_t volumes_reclaimed = 0) {
   std::string out;
   if (!containers.containers.empty()) {
     out += "Deleted Containers:\n";
     for (const auto& id : containers.containers) out += id + "\n";
+    out += "\n";
+  }
+  if (!volumes.empty()) {
+    out += "Deleted Volumes:\n";
+    for (const auto& n : volumes) out += n + "\n";
     out += "\n";
   }
   if (!images.images.empty()) {
@@ -92,36 +106,43 @@ void print_prune(const PruneReport& containers, const PruneReport& images) {
     for (const auto& l : images.images) out += l + "\n";
     out += "\n";
   }
-  out += "Total reclaimed space: " + compact_size(containers.reclaimed + images.reclaimed) + "\n";
+  out += "Total reclaimed space: " + compact_size(containers.reclaimed + images.reclaimed + volumes_reclaimed) + "\n";
   std::cout << out << std::flush;
 }
 
 class SystemPruneCommand final : public Command {
  public:
   std::string name() const override { return "system prune"; }
-  std::string summary() const override { return "Remove stopped containers and dangling images (-a: every unused image)"; }
+  std::string summary() const override {
+    return "Remove stopped containers and dangling images (-a: every unused image; --volumes: unused volumes)";
+  }
   std::string usage() const override { return ""; }
   bool needs_user_namespace() const override { return true; }
   void add_options(po::options_description& o) override {
     o.add_options()("all,a", po::bool_switch(&all_), "remove every image no container uses, not only dangling ones")(
-        "force,f", po::bool_switch(&force_), "do not ask");
+        "force,f", po::bool_switch(&force_), "do not ask")(
+        "volumes", po::bool_switch(&volumes_), "also remove every volume no container uses");
   }
   void set_arguments(const std::vector<std::string>& a) override {
     if (!a.empty()) usage_error("\"hutch system prune\" takes no arguments");
   }
   int run(CommandContext& ctx) override {
     if (!force_ && !confirmed(std::string("WARNING! This will remove:\n  - all stopped containers\n") +
+                              (volumes_ ? "  - all volumes not used by at least one container\n" : "") +
                               (all_ ? "  - all images without at least one container associated to them\n"
                                     : "  - all dangling images\n")))
       return 0;
     PruneReport c = ctx.engine().prune_containers();
+    std::vector<std::string> v;
+    std::uint64_t v_reclaimed = 0;
+    if (volumes_) v = ctx.engine().prune_volumes(&v_reclaimed);
     PruneReport i = ctx.engine().prune_images(all_);
-    print_prune(c, i);
+    print_prune(c, i, v, v_reclaimed);
     return 0;
   }
 
  private:
-  bool all_ = false, force_ = false;
+  bool all_ = false, force_ = false, volumes_ = false;
 };
 
 class ImagePruneCommand final : public Command {

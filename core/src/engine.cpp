@@ -12,7 +12,9 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <sstream>
 
+#include "hutch/cgroups.hpp"
 #include "hutch/digest.hpp"
 #include "hutch/image_ref.hpp"
 #include "hutch/layer_tar.hpp"
@@ -260,7 +262,16 @@ RuntimeBackend& Engine::runtime() {
       for (auto& [k, v] : config_.plugins[section].items()) ctx.config[k] = v;
     ctx.config["binary"] = name;
   }
-  b.runtime = loader_.create<RuntimeBackend>(plugin, ctx, &b.runtime_info.plugin);
+  try {
+    b.runtime = loader_.create<RuntimeBackend>(plugin, ctx, &b.runtime_info.plugin);
+  } catch (const Error& e) {
+    if (plugin == name) throw;
+    std::string plugins;
+    for (const auto& f : loader_.discover(RuntimeBackend::kFamily))
+      if (f.name != kOciRuntimePlugin) plugins += (plugins.empty() ? "" : ", ") + f.name;
+    throw Error(Errc::kConfig, "the runtime \"" + name + "\" (" + why_of(config_.runtime) + ") is neither a runtime plugin (" +
+                                   plugins + ") nor a usable OCI runtime program: " + e.what());
+  }
   b.runtime_info = {"runtime", name, why_of(config_.runtime), b.runtime_info.plugin,
                     b.runtime->capabilities().description};
   return *b.runtime;
@@ -615,16 +626,159 @@ std::vector<std::string> parse_entrypoint(const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (const auto& e : v) out += (out.empty() ? "" : sep) + e;
+  return out;
+}
+
+// The flags of a set of limits, for messages: "--memory 32m, --pids-limit 10".
+std::string limit_flags(const RunOptions& o) {
+  std::vector<std::string> f;
+  auto add = [&](const char* flag, const std::string& v) {
+    if (!v.empty()) f.push_back(std::string(flag) + " " + v);
+  };
+  add("--memory", o.memory);
+  add("--memory-swap", o.memory_swap);
+  add("--cpus", o.cpus);
+  add("--cpu-shares", o.cpu_shares);
+  add("--cpuset-cpus", o.cpuset_cpus);
+  add("--pids-limit", o.pids_limit);
+  return join(f, ", ");
+}
+
+// --userns=keep-id: the caller's uid and gid inside are theirs outside. hutch's namespace maps
+// the caller to 0 and the subordinate range to 1..N-1; the container's own namespace maps
+// U -> 0 and everything else around it, as podman does.
+std::vector<IdMap> keep_id_map(unsigned long id, unsigned long count) {
+  std::vector<IdMap> m;
+  if (count > 1) m.push_back({0, 1, std::min(id, count - 1)});
+  m.push_back({id, 0, 1});
+  if (count > 1 && count - 1 > id) m.push_back({id + 1, id + 1, count - 1 - id});
+  return m;
+}
+
+void check_maps_fit(const std::vector<IdMap>& maps, unsigned long count, const char* what) {
+  for (const auto& m : maps)
+    if (m.host_id + m.size > count)
+      throw Error(Errc::kUsage, std::string("--") + what + " " + std::to_string(m.container_id) + ":" +
+                                    std::to_string(m.host_id) + ":" + std::to_string(m.size) + ": hutch's namespace has only " +
+                                    std::to_string(count) + " " + std::string(what).substr(0, 3) + "s (0-" + std::to_string(count - 1) +
+                                    "; see \"hutch unshare cat /proc/self/" + std::string(what).substr(0, 3) + "_map\")");
+}
+
+}  // namespace
+
 int Engine::run(const RunOptions& o) {
   Store& st = store();
   if (!o.workdir.empty() && o.workdir[0] != '/')
     throw Error(Errc::kUsage, "the working directory \"" + o.workdir + "\" must be an absolute path");
+  // Everything the flags say, checked before anything is made.
   std::vector<std::string> extra_env;
+  if (o.env_host)
+    for (char** e = environ; *e; ++e)
+      if (std::string(*e).rfind("_HUTCH_", 0) != 0) extra_env.push_back(*e);
   for (const auto& f : o.env_files) {
     auto v = read_env_file(f);
     extra_env.insert(extra_env.end(), v.begin(), v.end());
   }
   extra_env.insert(extra_env.end(), o.env.begin(), o.env.end());
+  SpecInputs in;
+  detail::apply_security_opts(o.security_opts, in);
+  in.privileged = o.privileged;
+  in.cap_add = o.cap_add;
+  in.cap_drop = o.cap_drop;
+  container_capabilities(in.privileged, in.cap_add, in.cap_drop);  // unknown names fail here
+  in.ulimits = detail::parse_ulimits(o.ulimits, rootless_.mode == UsernsMode::kRealRoot);
+  in.devices = detail::parse_devices(o.devices);
+  in.mounts = detail::parse_tmpfs_mounts(o);
+  auto volume_mounts = detail::parse_volume_mounts(o);
+  if (!o.shm_size.empty()) in.shm_size = static_cast<std::uint64_t>(detail::parse_bytes(o.shm_size, "--shm-size"));
+  if (o.oom_score_adj) {
+    if (*o.oom_score_adj < -1000 || *o.oom_score_adj > 1000)
+      throw Error(Errc::kUsage, "--oom-score-adj " + std::to_string(*o.oom_score_adj) + ": must be between -1000 and 1000");
+    in.oom_score_adj = o.oom_score_adj;
+  }
+  auto shared = [&](const std::string& value, const char* flag) {
+    if (value.empty() || value == "private") return false;
+    if (value == "host") return true;
+    throw Error(Errc::kUsage, std::string(flag) + " \"" + value + "\": hutch takes host or private" +
+                                  (value.rfind("container:", 0) == 0 ? " (joining another container's namespace is not supported yet)" : ""));
+  };
+  in.host_pid = shared(o.pid, "--pid");
+  in.host_ipc = shared(o.ipc, "--ipc");
+  in.host_uts = shared(o.uts, "--uts");
+  in.read_only = o.read_only;
+  in.read_only_tmpfs = o.read_only_tmpfs.value_or(true);
+  in.terminal = o.tty;
+  if (!o.stop_signal.empty() && detail::parse_signal(o.stop_signal) == 0)
+    throw Error(Errc::kUsage, "--stop-signal \"" + o.stop_signal + "\" is not a signal (a name such as SIGINT, or a number)");
+  std::optional<ProcessUser> keep_id_user;
+  if (o.userns.rfind("keep-id", 0) == 0) {
+    if (rootless_.mode == UsernsMode::kRealRoot)
+      throw Error(Errc::kUsage, "--userns keep-id is for rootless hutch: as root, your IDs are the container's already");
+    unsigned long uid = rootless_.host_uid, gid = rootless_.host_gid;
+    if (o.userns.size() > 7) {
+      if (o.userns[7] != ':') throw Error(Errc::kUsage, "--userns \"" + o.userns + "\": expected keep-id[:uid=U,gid=G]");
+      std::stringstream ss(o.userns.substr(8));
+      for (std::string kv; std::getline(ss, kv, ',');) {
+        auto eq = kv.find('=');
+        std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        if ((k != "uid" && k != "gid") || v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+          throw Error(Errc::kUsage, "--userns \"" + o.userns + "\": expected keep-id[:uid=U,gid=G]");
+        (k == "uid" ? uid : gid) = std::stoul(v);
+      }
+    }
+    in.uid_mappings = keep_id_map(uid, rootless_.uid_count);
+    in.gid_mappings = keep_id_map(gid, rootless_.gid_count);
+    ProcessUser u;
+    u.uid = static_cast<uid_t>(uid);
+    u.gid = static_cast<gid_t>(gid);
+    keep_id_user = u;
+  } else if (!o.userns.empty() && o.userns != "host" && o.userns != "private") {
+    throw Error(Errc::kUsage, "--userns \"" + o.userns + "\": hutch takes host (the default: hutch's own namespace) or keep-id[:uid=U,gid=G]");
+  }
+  if (!o.uidmap.empty() || !o.gidmap.empty()) {
+    if (keep_id_user) throw Error(Errc::kUsage, "--userns keep-id and --uidmap/--gidmap cannot be combined");
+    in.uid_mappings = detail::parse_id_maps(o.uidmap.empty() ? o.gidmap : o.uidmap, o.uidmap.empty() ? "--gidmap" : "--uidmap");
+    in.gid_mappings = detail::parse_id_maps(o.gidmap.empty() ? o.uidmap : o.gidmap, o.gidmap.empty() ? "--uidmap" : "--gidmap");
+    check_maps_fit(in.uid_mappings, rootless_.mode == UsernsMode::kRealRoot ? 4294967295ul : rootless_.uid_count, "uidmap");
+    check_maps_fit(in.gid_mappings, rootless_.mode == UsernsMode::kRealRoot ? 4294967295ul : rootless_.gid_count, "gidmap");
+    // The container's files belong to ID 0 of hutch's namespace (you, rootless): a map
+    // without it leaves the container unable to reach its own root filesystem. (podman
+    // copies the image with its owners shifted instead; hutch does not re-own images.)
+    auto maps_zero = [](const std::vector<IdMap>& maps) {
+      for (const auto& m : maps)
+        if (m.host_id == 0) return true;
+      return false;
+    };
+    if (!maps_zero(in.uid_mappings) || !maps_zero(in.gid_mappings))
+      throw Error(Errc::kUsage, "--uidmap/--gidmap must map ID 0 of hutch's namespace (the owner of the image's files) "
+                                "to some container ID, e.g. --uidmap 0:0:1 --uidmap 1:1:1000; or use --userns keep-id");
+  }
+  if (o.init) in.init_binary = detail::find_init_binary(config_);
+  std::string hosts_extra;
+  for (const auto& h : o.add_hosts) hosts_extra += detail::hosts_line(h);
+  ResourceLimits limits = detail::parse_limits(o);
+  CgroupSupport cgroups;
+  if (limits.any()) {
+    cgroups = detect_cgroups(rootless_.mode == UsernsMode::kRealRoot, config_.cgroup_parent);
+    std::vector<std::string> missing;
+    for (const auto& c : controllers_for(limits))
+      if (std::find(cgroups.controllers.begin(), cgroups.controllers.end(), c) == cgroups.controllers.end())
+        missing.push_back(c);
+    if (!cgroups.usable || !missing.empty()) {
+      std::string why = !cgroups.usable ? cgroups.reason + "; " + cgroups.fix
+                                        : "the " + join(missing, ", ") + " controller" + (missing.size() > 1 ? "s are" : " is") +
+                                              " not available to you in " + cgroups.parent;
+      std::string msg = "resource limits (" + limit_flags(o) + ") cannot be enforced: " + why;
+      if (config_.require_limits) throw Error(Errc::kConfig, msg + " ([engine] require_limits is set in hutch.conf)");
+      logger_.warn(msg + "; the container runs without them");
+      limits = {};
+    }
+  }
 
   NetworkBackend& net = network(o.network);
   RuntimeBackend& rt = runtime();
@@ -658,6 +812,11 @@ int Engine::run(const RunOptions& o) {
     rec.auto_remove = o.remove;
     rec.monitor_pid = getpid();
     rec.monitor_start = process_start_time(getpid());
+    rec.stop_signal = o.stop_signal.empty() ? icfg.stop_signal : o.stop_signal;
+    for (auto& v : volume_mounts) {
+      if (v.anonymous) v.volume = random_hex(32);
+      if (!v.volume.empty()) rec.volumes.push_back(v.volume);
+    }
     make_dirs(st.container_dir(rec.id), 0700);
     try {
       sd.create_container_fs(rec.id, image.layers.back(), ContainerFsOptions{o.remove});
@@ -668,6 +827,10 @@ int Engine::run(const RunOptions& o) {
     containers.push_back(rec);
     st.save_containers(containers);
   }
+  if (limits.any()) {
+    in.resources = limits;
+    in.cgroups_path = container_cgroup_path(cgroups, rec.id);
+  }
 
   auto set_status = [&](const std::function<void(ContainerRecord&)>& change) {
     auto lock = st.lock(FileLock::Mode::kExclusive);
@@ -676,7 +839,9 @@ int Engine::run(const RunOptions& o) {
       if (c.id == rec.id) change(c);
     st.save_containers(containers);
   };
+  bool oom_killed = false;
   auto finish = [&](int code, bool started) {
+    if (!in.cgroups_path.empty()) oom_killed = cgroup_oom_killed(cgroups, in.cgroups_path);
     try {
       rt.remove(rec.id);
     } catch (const Error&) {
@@ -687,19 +852,29 @@ int Engine::run(const RunOptions& o) {
       logger_.warn("cannot unmount the filesystem of container " + rec.name + ": " + e.what());
     }
     if (o.remove) {
-      auto lock = st.lock(FileLock::Mode::kExclusive);
-      cleanup_container(rec);
-      auto containers = st.containers();
-      containers.erase(std::remove_if(containers.begin(), containers.end(),
-                                      [&](const ContainerRecord& c) { return c.id == rec.id; }),
-                       containers.end());
-      st.save_containers(containers);
+      {
+        auto lock = st.lock(FileLock::Mode::kExclusive);
+        cleanup_container(rec);
+        auto containers = st.containers();
+        containers.erase(std::remove_if(containers.begin(), containers.end(),
+                                        [&](const ContainerRecord& c) { return c.id == rec.id; }),
+                         containers.end());
+        st.save_containers(containers);
+      }
+      // Anonymous volumes go with a --rm container, as in docker.
+      for (const auto& v : volume_mounts)
+        if (v.anonymous) try {
+            remove_volume(v.volume, false);
+          } catch (const Error& e) {
+            logger_.warn("cannot remove the anonymous volume " + v.volume + ": " + e.what());
+          }
     } else {
       set_status([&](ContainerRecord& c) {
         c.status = started ? "exited" : "created";
         c.exit_code = code;
         c.finished_at = now_rfc3339();
         c.monitor_pid = 0;
+        c.oom_killed = oom_killed;
       });
     }
   };
@@ -710,9 +885,35 @@ int Engine::run(const RunOptions& o) {
   try {
     fs::path bundle = st.container_dir(rec.id);
     fs::path rootfs = sd.mount(rec.id);
-    SpecInputs in;
     in.rootfs = rootfs;
-    in.user = resolve_user(rootfs, o.user.empty() ? icfg.user : o.user);
+    if (!volume_mounts.empty()) {
+      auto lock = st.lock(FileLock::Mode::kExclusive);
+      for (const auto& v : volume_mounts) {
+        MountRequest m;
+        m.destination = v.destination;
+        m.type = "bind";
+        m.source = v.volume.empty() ? v.host : volume_for_run(v.volume, rootfs, v.destination);
+        m.options = v.options;
+        in.mounts.push_back(m);
+      }
+    }
+    if (keep_id_user && o.user.empty()) {
+      in.user = *keep_id_user;
+      // The image may know the user: its home and groups then apply.
+      try {
+        ProcessUser known = resolve_user(rootfs, std::to_string(in.user.uid));
+        in.user.home = known.home;
+        in.user.additional_gids = known.additional_gids;
+      } catch (const Error&) {
+      }
+    } else {
+      in.user = resolve_user(rootfs, o.user.empty() ? icfg.user : o.user);
+    }
+    for (const auto& g : o.group_add) {
+      gid_t gid = resolve_group(rootfs, g);
+      if (std::find(in.user.additional_gids.begin(), in.user.additional_gids.end(), gid) == in.user.additional_gids.end())
+        in.user.additional_gids.push_back(gid);
+    }
     in.hostname = o.hostname.empty() ? rec.id.substr(0, 12) : o.hostname;
     std::vector<std::string> args;
     if (o.entrypoint) {
@@ -731,20 +932,24 @@ int Engine::run(const RunOptions& o) {
     in.env = merge_env(icfg.env, extra_env, in.hostname, in.user.home, o.tty);
     in.cwd = o.workdir.empty() ? (icfg.working_dir.empty() ? "/" : icfg.working_dir) : o.workdir;
     in.network = net.plan(netreq);
-    in.read_only = o.read_only;
-    in.terminal = o.tty;
     // /etc/hostname, /etc/hosts and /etc/resolv.conf are the container's own, bind-mounted.
     write_file_atomic(bundle / "hostname", in.hostname + "\n");
     std::string hosts = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n";
     std::string resolv;
-    if (in.network.copy_host_dns) {
-      try {
-        resolv = read_file("/etc/resolv.conf");
-      } catch (const Error&) {
+    if (!o.dns.empty()) {
+      for (const auto& ns : o.dns) resolv += "nameserver " + ns + "\n";
+    } else {
+      if (in.network.copy_host_dns) {
+        try {
+          resolv = read_file("/etc/resolv.conf");
+        } catch (const Error&) {
+        }
       }
+      for (const auto& ns : in.network.nameservers) resolv += "nameserver " + ns + "\n";
     }
-    for (const auto& ns : in.network.nameservers) resolv += "nameserver " + ns + "\n";
-    hosts += "127.0.1.1\t" + in.hostname + "\n";
+    if (!o.dns_search.empty()) resolv += "search " + join(o.dns_search, " ") + "\n";
+    if (!o.dns_options.empty()) resolv += "options " + join(o.dns_options, " ") + "\n";
+    hosts += "127.0.1.1\t" + in.hostname + "\n" + hosts_extra;
     write_file_atomic(bundle / "hosts", hosts);
     write_file_atomic(bundle / "resolv.conf", resolv);
     in.file_binds = {{"/etc/hostname", bundle / "hostname"},
@@ -808,7 +1013,67 @@ int Engine::run(const RunOptions& o) {
     throw;
   }
   finish(code, started);
+  if (oom_killed) logger_.warn("container " + rec.name + " was killed for running out of memory (--memory " + o.memory + ")");
   return code;
+}
+
+std::optional<json> Engine::inspect_container(const std::string& name_or_id) {
+  std::optional<ContainerRecord> found;
+  for (const auto& c : list_containers())
+    if (c.id == name_or_id || c.name == name_or_id || (name_or_id.size() >= 3 && c.id.rfind(name_or_id, 0) == 0))
+      found = c;
+  if (!found) return std::nullopt;
+  const ContainerRecord& c = *found;
+  json spec = json::object();
+  try {
+    spec = json::parse(read_file(store().container_dir(c.id) / "config.json"));
+  } catch (const std::exception&) {
+  }
+  json mounts = json::array();
+  for (const auto& m : spec.value("mounts", json::array())) {
+    std::string dest = m.value("destination", "");
+    if (m.value("type", "") != "bind" || dest.rfind("/etc/", 0) == 0 || dest.rfind("/dev", 0) == 0 ||
+        dest == "/proc" || dest == "/sys" || dest == "/run/hutch-init")
+      continue;
+    auto opts = m.value("options", std::vector<std::string>{});
+    bool ro = std::find(opts.begin(), opts.end(), "ro") != opts.end();
+    std::string source = m.value("source", "");
+    json entry = {{"Type", "bind"}, {"Source", source}, {"Destination", dest}, {"RW", !ro}};
+    for (const auto& v : c.volumes)
+      if (source.find("/volumes/" + v + "/") != std::string::npos) entry = {{"Type", "volume"}, {"Name", v}, {"Source", source}, {"Destination", dest}, {"Driver", "local"}, {"RW", !ro}};
+    mounts.push_back(entry);
+  }
+  const json& process = spec.value("process", json::object());
+  auto args = process.value("args", std::vector<std::string>{});
+  return json{{"Id", c.id},
+              {"Name", c.name},
+              {"Created", c.created},
+              {"Path", c.command.empty() ? "" : c.command.front()},
+              {"Args", c.command.size() > 1 ? json(std::vector<std::string>(c.command.begin() + 1, c.command.end())) : json::array()},
+              {"State",
+               {{"Status", c.status},
+                {"Running", c.status == "running"},
+                {"ExitCode", c.exit_code},
+                {"OOMKilled", c.oom_killed},
+                {"Pid", c.status == "running" ? c.pid : 0},
+                {"StartedAt", c.started_at},
+                {"FinishedAt", c.finished_at}}},
+              {"Image", "sha256:" + c.image_id},
+              {"ImageName", c.image_name},
+              {"Config",
+               {{"Hostname", spec.value("hostname", "")},
+                {"Env", process.value("env", json::array())},
+                {"Cmd", c.command},
+                {"WorkingDir", process.value("cwd", "/")},
+                {"StopSignal", c.stop_signal.empty() ? "SIGTERM" : c.stop_signal}}},
+              {"HostConfig",
+               {{"Runtime", c.runtime},
+                {"NetworkMode", c.network},
+                {"AutoRemove", c.auto_remove},
+                {"ReadonlyRootfs", spec.contains("root") && spec["root"].value("readonly", false)},
+                {"CapAdd", json::array()},
+                {"Privileged", false}}},
+              {"Mounts", mounts}};
 }
 
 std::vector<ContainerRecord> Engine::list_containers() {

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hutch/engine.hpp"
+
 namespace hutch::detail {
 
 // Applies `--change` instructions (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE) to an
@@ -14,6 +16,12 @@ nlohmann::json apply_image_changes(nlohmann::json image_config, const std::vecto
 
 // The OCI architecture name of this host ("amd64", "arm64", ...).
 std::string host_architecture();
+
+// `system df`'s volumes (engine_volumes.cpp): each with its size and the containers that mount
+// it. The caller holds a store lock.
+std::vector<DiskUsageReport::VolumeUsage> measure_volumes(const std::filesystem::path& store_root,
+                                                          const std::vector<ContainerRecord>& containers,
+                                                          const Logger& logger);
 
 }  // namespace hutch::detail
 
@@ -45,7 +53,8 @@ std::vector<VolumeMount> parse_volume_mounts(const RunOptions& o);
 // --tmpfs and --mount type=tmpfs
 std::vector<MountRequest> parse_tmpfs_mounts(const RunOptions& o);
 std::vector<DeviceRequest> parse_devices(const std::vector<std::string>& devices);
-std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& ulimits);
+// `host_root`: hutch runs as the host's root, which may raise hard limits.
+std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& ulimits, bool host_root);
 // no-new-privileges, seccomp=unconfined|FILE, label=..., apparmor=... (no SELinux/AppArmor here).
 void apply_security_opts(const std::vector<std::string>& opts, SpecInputs& in);
 ResourceLimits parse_limits(const RunOptions& o);

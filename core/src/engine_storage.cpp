@@ -256,6 +256,11 @@ DiskUsageReport Engine::disk_usage() {
     if (!is_running(c)) r.containers_reclaimable += u.size;
     r.containers.push_back(u);
   }
+  r.volumes = detail::measure_volumes(st.root(), containers, logger_);
+  for (const auto& v : r.volumes) {
+    r.volumes_size += v.size;
+    if (v.containers == 0) r.volumes_reclaimable += v.size;
+  }
   std::set<std::pair<dev_t, ino_t>> seen;
   for (const auto& id : storage().list_layers()) {
     try {

@@ -1,5 +1,7 @@
 #include "hutch/host_check.hpp"
 
+#include "hutch/cgroups.hpp"
+
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -92,7 +94,8 @@ std::string filesystem_type(const fs::path& path) {
   }
 }
 
-std::vector<HostCheck> check_host(const UsernsPlan& plan, const fs::path& store_root, const fs::path& run_root) {
+std::vector<HostCheck> check_host(const UsernsPlan& plan, const fs::path& store_root, const fs::path& run_root,
+                                 const std::string& cgroup_parent) {
   std::vector<HostCheck> out;
   {
     HostCheck c{"user namespaces", true, "", ""};
@@ -158,14 +161,17 @@ std::vector<HostCheck> check_host(const UsernsPlan& plan, const fs::path& store_
   out.push_back(device_check("/dev/net/tun", "user-mode networking"));
   {
     HostCheck c{"cgroups", true, "", ""};
-    std::string fstype = filesystem_type("/sys/fs/cgroup");
-    if (fstype == "0x63677270") {
-      c.detail = "v2 (unified)";
-      std::string ctrl = read_trimmed("/sys/fs/cgroup/cgroup.controllers");
-      c.detail += ", controllers: " + (ctrl.empty() ? std::string("none") : ctrl);
+    // `info` runs outside the user namespace: its euid is the caller's real one.
+    CgroupSupport cg = detect_cgroups(::geteuid() == 0, cgroup_parent);
+    c.detail = cg.layout;
+    if (cg.usable) {
+      std::string list;
+      for (const auto& ctl : cg.controllers) list += (list.empty() ? "" : " ") + ctl;
+      c.detail += ", resource limits enforced with: " + list + " (containers under " + cg.parent + ")";
     } else {
-      c.detail = "v1 or hybrid: resource limits (--memory, --cpus, --pids-limit) cannot be delegated to you";
-      c.fix = "boot with systemd.unified_cgroup_hierarchy=1 for cgroup v2 with delegation";
+      c.detail += ": resource limits (--memory, --cpus, --pids-limit) cannot be enforced: " + cg.reason +
+                  " (hutch warns, or refuses with [engine] require_limits = true)";
+      c.fix = cg.fix;
       c.ok = false;
     }
     out.push_back(c);

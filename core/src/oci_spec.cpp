@@ -139,6 +139,13 @@ ProcessUser resolve_user(const fs::path& rootfs, const std::string& spec) {
   return u;
 }
 
+gid_t resolve_group(const fs::path& rootfs, const std::string& group) {
+  if (all_digits(group)) return static_cast<gid_t>(std::stoul(group));
+  for (const auto& r : colon_records(read_image_file(rootfs, "etc/group")))
+    if (r.size() >= 3 && r[0] == group && all_digits(r[2])) return static_cast<gid_t>(std::stoul(r[2]));
+  throw Error(Errc::kNotFound, "--group-add " + group + ": no such group in the image's /etc/group (give a number instead)");
+}
+
 std::vector<std::string> read_env_file(const fs::path& file) {
   std::string text;
   try {
@@ -331,11 +338,16 @@ json generate_spec(const SpecInputs& in) {
       proc,
       mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
       mount("/dev/pts", "devpts", "devpts", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}),
-      mount("/dev/shm", "tmpfs", "shm",
-            {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(in.shm_size / 1024) + "k"}),
-      mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
+      // Sharing the host's IPC namespace means its /dev/shm and its message queues too.
+      in.host_ipc ? mount("/dev/shm", "bind", "/dev/shm", {"rbind", "nosuid", "noexec", "nodev"})
+                  : mount("/dev/shm", "tmpfs", "shm",
+                          {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(in.shm_size / 1024) + "k"}),
       sys,
   });
+  // The host's message queues, when it has them mounted; a new mqueue needs our own IPC namespace.
+  if (!in.host_ipc) mounts.push_back(mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}));
+  else if (::access("/dev/mqueue", F_OK) == 0)
+    mounts.push_back(mount("/dev/mqueue", "bind", "/dev/mqueue", {"rbind", "nosuid", "noexec", "nodev"}));
   if (in.read_only && in.read_only_tmpfs)
     for (const char* d : {"/tmp", "/var/tmp", "/run"})
       mounts.push_back(mount(d, "tmpfs", "tmpfs", {"rw", "rprivate", "nosuid", "nodev"}));
@@ -395,10 +407,15 @@ json generate_spec(const SpecInputs& in) {
   } else if (!in.extra_masked_paths.empty()) {
     linux_["maskedPaths"] = in.extra_masked_paths;
   }
-  if (!in.devices.empty()) {
-    json devices = json::array();
-    for (const auto& d : in.devices) devices.push_back(device_entry(d));
-    linux_["devices"] = devices;
+  // Devices are bind-mounted from the host (an unprivileged namespace cannot mknod, and a
+  // bind works as root too), and allowed in the devices cgroup of runtimes that keep one.
+  json allowed = json::array();
+  for (const auto& d : in.devices) {
+    json e = device_entry(d);
+    mounts.push_back(mount(d.container.empty() ? d.host.string() : d.container, "bind", d.host.string(),
+                           {"bind", "nosuid", "noexec"}));
+    allowed.push_back({{"allow", true}, {"type", e["type"]}, {"major", e["major"]}, {"minor", e["minor"]},
+                       {"access", d.permissions}});
   }
   if (!in.cgroups_path.empty()) {
     linux_["cgroupsPath"] = in.cgroups_path;
@@ -415,16 +432,19 @@ json generate_spec(const SpecInputs& in) {
     if (!l.cpuset_cpus.empty()) r["cpu"]["cpus"] = l.cpuset_cpus;
     linux_["resources"] = r;
   }
+  if (!allowed.empty()) linux_["resources"]["devices"] = allowed;
   if (!in.privileged && !in.seccomp_unconfined)
     linux_["seccomp"] = seccomp_for_spec(in.seccomp_profile ? *in.seccomp_profile : default_seccomp_profile(), caps,
                                          in.seccomp_profile ? "the seccomp profile" : "the default seccomp profile");
 
-  return {{"ociVersion", "1.0.2"},
-          {"process", process},
-          {"root", {{"path", in.rootfs.string()}, {"readonly", in.read_only}}},
-          {"hostname", in.hostname},
-          {"mounts", mounts},
-          {"linux", linux_}};
+  json spec = {{"ociVersion", "1.0.2"},
+               {"process", process},
+               {"root", {{"path", in.rootfs.string()}, {"readonly", in.read_only}}},
+               {"mounts", mounts},
+               {"linux", linux_}};
+  // A hostname needs a UTS namespace of its own (runc refuses one without).
+  if (!in.host_uts) spec["hostname"] = in.hostname;
+  return spec;
 }
 
 }  // namespace hutch

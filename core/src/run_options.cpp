@@ -223,7 +223,7 @@ std::vector<DeviceRequest> parse_devices(const std::vector<std::string>& devices
   return out;
 }
 
-std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& ulimits) {
+std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& ulimits, bool host_root) {
   static const std::vector<std::string> known = {"as",     "core",   "cpu",    "data",       "fsize",  "locks",
                                                  "memlock", "msgqueue", "nice", "nofile",     "nproc",  "rss",
                                                  "rtprio", "rttime", "sigpending", "stack"};
@@ -248,6 +248,16 @@ std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& ulimits) {
     l.soft = number(values[0]);
     l.hard = values.size() == 2 ? number(values[1]) : l.soft;
     if (l.soft > l.hard) bad("--ulimit", u, "the soft limit is above the hard one");
+    // Only the host's root may raise a hard limit (CAP_SYS_RESOURCE of the first namespace).
+    struct rlimit now {};
+    static const std::map<std::string, int> resource = {
+        {"as", RLIMIT_AS},       {"core", RLIMIT_CORE},     {"cpu", RLIMIT_CPU},         {"data", RLIMIT_DATA},
+        {"fsize", RLIMIT_FSIZE}, {"locks", RLIMIT_LOCKS},   {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE},
+        {"nice", RLIMIT_NICE},   {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},
+        {"rtprio", RLIMIT_RTPRIO}, {"rttime", RLIMIT_RTTIME}, {"sigpending", RLIMIT_SIGPENDING}, {"stack", RLIMIT_STACK}};
+    if (!host_root && ::getrlimit(resource.at(l.name), &now) == 0 && now.rlim_max != RLIM_INFINITY && l.hard > now.rlim_max)
+      bad("--ulimit", u, "above your own hard limit (" + std::to_string(now.rlim_max) +
+                             "); rootless, a container cannot raise it (ask for at most that, or have the admin raise yours)");
     out.push_back(l);
   }
   return out;

@@ -92,6 +92,16 @@ struct MountedContainer {
   std::filesystem::path path;
 };
 
+// A named volume: data kept under <root>/volumes/<name>/_data, as docker's "local" driver.
+struct VolumeRecord {
+  std::string name;
+  std::string driver = "local";
+  std::string created;  // RFC 3339
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> options;  // -o k=v (kept, shown by inspect)
+  std::filesystem::path mountpoint;            // .../_data
+};
+
 // `system df`: sizes in bytes.
 struct DiskUsageReport {
   struct ImageUsage {
@@ -105,13 +115,21 @@ struct DiskUsageReport {
     ContainerRecord container;
     std::uint64_t size = 0;  // its writable layer
   };
+  struct VolumeUsage {
+    VolumeRecord volume;
+    std::uint64_t size = 0;  // its files on disk (the empty _data directory counts 0)
+    int containers = 0;      // that mount it (docker's LINKS)
+  };
   std::vector<ImageUsage> images;
   std::vector<ContainerUsage> containers;
+  std::vector<VolumeUsage> volumes;
   std::uint64_t images_size = 0;          // every layer counted once
   std::uint64_t images_reclaimable = 0;   // layers of images no container uses
   std::uint64_t containers_size = 0;
   std::uint64_t containers_reclaimable = 0;  // of stopped containers
   std::uint64_t disk_bytes = 0;           // the driver's layers on disk, shared inodes once
+  std::uint64_t volumes_size = 0;
+  std::uint64_t volumes_reclaimable = 0;  // of volumes no container uses
 };
 
 struct PruneReport {
@@ -123,16 +141,6 @@ struct PruneReport {
 struct CheckReport {
   std::vector<std::string> problems;  // what is wrong, one line each
   std::vector<std::string> repairs;   // what --repair did
-};
-
-// A named volume: data kept under <root>/volumes/<name>/_data, as docker's "local" driver.
-struct VolumeRecord {
-  std::string name;
-  std::string driver = "local";
-  std::string created;  // RFC 3339
-  std::map<std::string, std::string> labels;
-  std::map<std::string, std::string> options;  // -o k=v (kept, shown by inspect)
-  std::filesystem::path mountpoint;            // .../_data
 };
 
 class HUTCH_API Engine {
@@ -183,6 +191,9 @@ class HUTCH_API Engine {
 
   int run(const RunOptions& options);
   std::vector<ContainerRecord> list_containers();
+  // docker's container inspect shape: Id, Name, State (Status, ExitCode, OOMKilled, Pid, ...),
+  // Config, HostConfig, Mounts. Nullopt when there is no such container.
+  std::optional<nlohmann::json> inspect_container(const std::string& name_or_id);
   void remove_container(const std::string& name_or_id, bool force);
 
   // Named volumes (engine_volumes.cpp). A name is [a-zA-Z0-9][a-zA-Z0-9_.-]*; empty makes a

@@ -17,7 +17,8 @@ struct HostCheck {
 };
 
 HUTCH_API std::vector<HostCheck> check_host(const UsernsPlan& plan, const std::filesystem::path& store_root,
-                                            const std::filesystem::path& run_root);
+                                            const std::filesystem::path& run_root,
+                                            const std::string& cgroup_parent = "");
 
 // The filesystem type of `path` ("ext4", "nfs", "overlay", "tmpfs", ...).
 HUTCH_API std::string filesystem_type(const std::filesystem::path& path);

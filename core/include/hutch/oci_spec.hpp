@@ -39,6 +39,8 @@ struct ProcessUser {
 // Resolves "name", "uid", "uid:gid", "name:group" against the image's /etc/passwd and
 // /etc/group (read beneath `rootfs`, never outside). Throws Errc::kNotFound naming the user.
 HUTCH_API ProcessUser resolve_user(const std::filesystem::path& rootfs, const std::string& user);
+// A group name of the image's /etc/group, or a number (--group-add). Throws Errc::kNotFound.
+HUTCH_API gid_t resolve_group(const std::filesystem::path& rootfs, const std::string& group);
 
 // A filesystem mount of `run` (-v, --mount, --tmpfs), resolved: named volumes are binds of
 // their _data directory by the time they get here.

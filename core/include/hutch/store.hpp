@@ -9,6 +9,7 @@
 //   <root>/containers/<id>/      a container's bundle and userdata (config.json, hosts, ...)
 //   <root>/<driver>/             what the storage driver keeps
 //   <root>/tmp/                  staging: emptied by the next command after a crash
+//   <root>/volumes/<name>/       named volumes (engine_volumes.cpp): _data and volume.json
 #pragma once
 
 #include <sys/types.h>

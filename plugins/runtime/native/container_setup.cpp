@@ -170,6 +170,12 @@ void do_mount(int root_fd, const MountSpec& m, bool own_netns) {
     }
     if (r != 0 && m.type == "mqueue" && (errno == EPERM || errno == EACCES)) r = 0;  // optional, as in crun
     if (r != 0) fail("cannot mount " + m.type + " on " + m.destination, errno);
+    if (f.propagation) {
+      // The fd still names the directory under the new mount: reopen it to reach the mount.
+      close(target_fd);
+      target_fd = open_target(root_fd, m.destination, false);
+      target = fd_path(target_fd);
+    }
   }
   if (f.propagation && mount(nullptr, target.c_str(), nullptr, f.propagation, nullptr) != 0)
     fail("cannot set the propagation of " + m.destination, errno);

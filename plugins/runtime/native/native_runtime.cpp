@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "hutch/abi.hpp"
+#include "hutch/cgroups.hpp"
 #include "hutch/paths.hpp"
 #include "hutch/runtime.hpp"
 #include "hutch/store.hpp"
@@ -106,6 +107,24 @@ class NativeRuntime final : public RuntimeBackend {
     int fifo_fd = ::open(fifo.c_str(), O_PATH | O_CLOEXEC);
     if (fifo_fd < 0) throw_errno("cannot open " + fifo.string());
 
+    // The cgroup first, so that a limit the kernel refuses fails before anything runs.
+    std::string cgroups_path;
+    CgroupSupport cgroups;
+    if (config.contains("linux") && config["linux"].contains("cgroupsPath") && config["linux"].contains("resources")) {
+      cgroups_path = config["linux"]["cgroupsPath"].get<std::string>();
+      cgroups = detect_cgroups(ctx_.rootless.mode == UsernsMode::kRealRoot);
+      try {
+        create_container_cgroup(cgroups, cgroups_path, config["linux"]["resources"]);
+      } catch (...) {
+        try {
+          remove_container_cgroup(cgroups, cgroups_path);
+        } catch (const Error&) {
+        }
+        remove_tree(dir);
+        throw;
+      }
+    }
+
     unsigned long flags = 0;
     for (const auto& n : spec.namespaces)
       if (n.path.empty()) flags |= namespace_flag(n.type);
@@ -138,10 +157,17 @@ class NativeRuntime final : public RuntimeBackend {
     ::close(fifo_fd);
     if (userns) {
       ::close(maps[0]);
+      // setgroups stays allowed in the container's namespace when it is allowed in ours
+      // (a namespace under one that denies it must deny it too).
+      bool deny = true;
       try {
-        write_proc(pid, "setgroups", "deny");
+        deny = read_file("/proc/self/setgroups").rfind("deny", 0) == 0;
       } catch (const Error&) {
       }
+      if (deny) try {
+          write_proc(pid, "setgroups", "deny");
+        } catch (const Error&) {
+        }
       try {
         write_proc(pid, "uid_map", map_text(spec.uid_mappings));
         write_proc(pid, "gid_map", map_text(spec.gid_mappings));
@@ -172,8 +198,19 @@ class NativeRuntime final : public RuntimeBackend {
       std::string why = reply.size() > 1 ? reply.substr(1) : "the container process died while being set up";
       throw Error(Errc::kRuntime, why);
     }
+    if (!cgroups_path.empty()) {
+      try {
+        join_container_cgroup(cgroups, cgroups_path, pid);
+      } catch (...) {
+        ::kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+        remove_container_cgroup(cgroups, cgroups_path);
+        remove_tree(dir);
+        throw;
+      }
+    }
     json state = {{"id", id}, {"pid", pid}, {"start_time", start_time_of(pid)}, {"bundle", bundle.string()},
-                  {"status", "created"}};
+                  {"status", "created"}, {"cgroups_path", cgroups_path}};
     write_file_atomic(dir / "state.json", state.dump() + "\n", 0600);
     return pid;
   }
@@ -232,6 +269,20 @@ class NativeRuntime final : public RuntimeBackend {
   void remove(const std::string& id) override {
     auto s = state(id);
     if (s && s->status != "stopped") ::kill(s->pid, SIGKILL);
+    if (auto st = load(id); st && !st->value("cgroups_path", "").empty()) {
+      CgroupSupport cgroups = detect_cgroups(ctx_.rootless.mode == UsernsMode::kRealRoot);
+      std::string path = (*st)["cgroups_path"].get<std::string>();
+      // A killed process leaves the cgroup a moment after it is reaped.
+      for (int i = 0; i < 100; ++i) {
+        try {
+          remove_container_cgroup(cgroups, path);
+          break;
+        } catch (const Error& e) {
+          if (i == 99) ctx_.logger->warn(std::string("cannot remove the cgroup of container ") + id + ": " + e.what());
+          ::usleep(10000);
+        }
+      }
+    }
     remove_tree(state_root_ / id);
   }
 

@@ -10,9 +10,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <sstream>
 
 #include "hutch/abi.hpp"
+#include "hutch/cgroups.hpp"
 #include "hutch/paths.hpp"
 #include "hutch/runtime.hpp"
 #include "hutch/unique_fd.hpp"
@@ -42,13 +44,14 @@ fs::path find_program(const std::string& name) {
     if (::access(p.c_str(), X_OK) == 0) return p;
   }
   throw Error(Errc::kConfig, "the OCI runtime \"" + name + "\" is not installed (not found in PATH or the sbin directories); "
-                             "install it (Debian: apt-get install " + name + "), or name a program with --runtime /path/to/runtime");
+                             "install it (Debian has crun and runc: apt-get install crun runc), or name a program with --runtime /path/to/runtime");
 }
 
 // crun refuses a hybrid layout (v1 controllers plus a cgroup2 mount with controllers of its
 // own, here /sys/fs/cgroup/unified). The runtime then runs in a private mount namespace
-// where an empty tmpfs covers that mount: it sees plain v1, which it handles. (Unmounting
-// is not possible: in a user namespace the mounts inherited from the host are locked.)
+// where an empty tmpfs covers that mount: it sees no cgroup2 controllers, which it handles
+// (what it writes there to track processes goes with that private namespace). Unmounting
+// is not possible: in a user namespace the mounts inherited from the host are locked.
 bool unified_mount_in_the_way() {
   struct statfs root {}, unified {};
   if (::statfs("/sys/fs/cgroup", &root) != 0 || static_cast<long>(root.f_type) == kCgroup2Magic) return false;
@@ -108,6 +111,7 @@ class OciRuntime final : public RuntimeBackend {
       throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + " is not valid JSON: " + e.what());
     }
     bool cgroups = config.contains("linux") && config["linux"].contains("cgroupsPath");
+    if (cgroups) cgroup_paths_[id] = config["linux"]["cgroupsPath"].get<std::string>();
     fs::path pid_file = state_root_ / (id + ".pid");
     ::unlink(pid_file.c_str());
     std::vector<std::string> args = {"create", "--bundle", bundle.string(), "--pid-file", pid_file.string()};
@@ -119,6 +123,7 @@ class OciRuntime final : public RuntimeBackend {
         invoke({"delete", "--force", id}, {}, cgroups);
       } catch (const Error&) {
       }
+      forget_cgroup(id);
       // As docker and podman: a command that is not there is 127, one that cannot run 126.
       Errc code = Errc::kRuntime;
       auto has = [&](const char* s) { return o.error.find(s) != std::string::npos; };
@@ -169,9 +174,23 @@ class OciRuntime final : public RuntimeBackend {
   void remove(const std::string& id) override {
     Outcome o = invoke({"delete", "--force", id}, {}, true);
     if (o.code != 0 && state(id)) throw Error(Errc::kRuntime, o.error);
+    forget_cgroup(id);
   }
 
  private:
+  // What a runtime made of the container's cgroup and did not remove (crun leaves its v1
+  // directories behind when it fails midway) goes too.
+  void forget_cgroup(const std::string& id) {
+    auto it = cgroup_paths_.find(id);
+    if (it == cgroup_paths_.end()) return;
+    try {
+      remove_container_cgroup(detect_cgroups(ctx_.rootless.mode == UsernsMode::kRealRoot), it->second);
+    } catch (const Error& e) {
+      ctx_.logger->debug("cgroup of " + id + ": " + e.what());
+    }
+    cgroup_paths_.erase(it);
+  }
+
   // Runs the runtime with `args` after the global flags; its stdio is `io`'s (what a created
   // container inherits), or /dev/null and, with `out`, a pipe for stdout.
   Outcome invoke(const std::vector<std::string>& args, const RuntimeIo& io, bool cgroups, std::string* out = nullptr) {
@@ -202,8 +221,7 @@ class OciRuntime final : public RuntimeBackend {
       ::dup2(o2, 2);
       if (hide_unified_) {
         if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0 ||
-            ::mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                    "size=4k") != 0) {
+            ::mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k") != 0) {
           std::string m = std::string("hutch: cannot hide /sys/fs/cgroup/unified from the runtime: ") + std::strerror(errno) + "\n";
           ssize_t w = ::write(2, m.data(), m.size());
           (void)w;
@@ -241,6 +259,7 @@ class OciRuntime final : public RuntimeBackend {
   std::string label_;
   fs::path state_root_;
   bool hide_unified_ = false;
+  std::map<std::string, std::string> cgroup_paths_;  // container -> linux.cgroupsPath
 };
 
 std::unique_ptr<RuntimeBackend> make_oci_runtime(const PluginContext& ctx) { return std::make_unique<OciRuntime>(ctx); }
