@@ -134,7 +134,7 @@ TEST_P(RuntimeTest, CapAddAndCapDrop) {
 // With CAP_SYS_ADMIN and no filter in the way, a mount works; the default set cannot.
 TEST_P(RuntimeTest, CapSysAdminAllowsAMount) {
   Result r = sh({"--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"},
-                "mount -t tmpfs none /mnt && grep -c ' /mnt tmpfs' /proc/mounts");
+                "mkdir /tmp/m && mount -t tmpfs none /tmp/m && grep -c ' /tmp/m tmpfs' /proc/mounts");
   EXPECT_OK(r);
   EXPECT_EQ(r.out, "1\n") << r;
 }
@@ -312,7 +312,7 @@ TEST_P(RuntimeTest, VolumesReadWriteAndReadOnly) {
   write_file(rw + "/in", "rw-in\n");
   write_file(ro + "/in", "ro-in\n");
   Result r = sh({"-v", rw + ":/data", "-v", ro + ":/ro:ro"},
-                "cat /data/in; echo out > /data/out && echo rw-ok; cat /ro/in; echo x > /ro/out && echo ro-writable");
+                "cat /data/in; echo out > /data/out && echo rw-ok; cat /ro/in; echo x > /ro/out && echo ro-writable; true");
   EXPECT_OK(r);
   EXPECT_EQ(r.out, "rw-in\nrw-ok\nro-in\n") << r;
   EXPECT_TRUE(contains(r.err, "Read-only file system")) << r;
@@ -408,7 +408,7 @@ TEST_P(RuntimeTest, ProcSysIsReadOnly) {
 }
 
 TEST_P(RuntimeTest, CannotMount) {
-  Result r = sh({}, "mount -t tmpfs none /mnt && echo mounted; mount -o bind / /mnt && echo bound; echo done");
+  Result r = sh({}, "mkdir /tmp/m; mount -t tmpfs none /tmp/m && echo mounted; mount -o bind / /tmp/m && echo bound; echo done");
   EXPECT_OK(r);
   EXPECT_EQ(r.out, "done\n") << r;
   EXPECT_TRUE(icontains(r.err, "permission denied") || icontains(r.err, "not permitted")) << r;
