@@ -438,7 +438,12 @@ TEST_P(RuntimeTest, MaskedPathsAndDevices) {
 TEST_P(RuntimeTest, RootInsideIsTheCallerOutside) {
   Proc p(cmd({"--runtime", GetParam(), "run", "--rm", "bb", "sleep", "7391"}), {});
   pid_t pid = -1;
-  for (int i = 0; i < 200 && pid < 0; ++i) {
+  auto hutch_ended = [&] {  // a zombie until waited for
+    std::string stat = read_file("/proc/" + std::to_string(p.pid()) + "/stat");
+    auto rp = stat.rfind(')');
+    return rp == std::string::npos || stat.compare(rp + 2, 1, "Z") == 0;
+  };
+  for (int i = 0; i < 200 && pid < 0 && !hutch_ended(); ++i) {
     pid = find_any_process({"sleep", "7391"});
     if (pid < 0) std::this_thread::sleep_for(50ms);
   }
