@@ -74,8 +74,8 @@ std::string host_architecture() {
 struct Engine::LoadedBackends {
   std::unique_ptr<StorageDriver> storage;
   BackendInfo storage_info;
-  std::unique_ptr<RuntimeBackend> runtime;
-  BackendInfo runtime_info;
+  std::map<std::string, std::unique_ptr<RuntimeBackend>> runtimes;
+  BackendInfo runtime_info;  // of the configured one
   std::map<std::string, std::unique_ptr<NetworkBackend>> networks;
   std::map<std::string, BackendInfo> network_info;
 };
@@ -242,10 +242,12 @@ StorageDriver& Engine::storage() {
   return *b.storage;
 }
 
-RuntimeBackend& Engine::runtime() {
+RuntimeBackend& Engine::runtime(const std::string& requested) {
   auto& b = *backends_;
-  if (b.runtime) return *b.runtime;
-  const std::string& name = config_.runtime.value;
+  const std::string name = requested.empty() ? config_.runtime.value : requested;
+  if (auto it = b.runtimes.find(name); it != b.runtimes.end()) return *it->second;
+  LoadedPlugin loaded;
+  std::unique_ptr<RuntimeBackend> backend;
   // "native", or a runtime plugin of that name; anything else is an OCI runtime program
   // (crun, runc, a path) run by the "oci" plugin, with [plugins.<name>] as its settings.
   std::string plugin = name;
@@ -263,18 +265,18 @@ RuntimeBackend& Engine::runtime() {
     ctx.config["binary"] = name;
   }
   try {
-    b.runtime = loader_.create<RuntimeBackend>(plugin, ctx, &b.runtime_info.plugin);
+    backend = loader_.create<RuntimeBackend>(plugin, ctx, &loaded);
   } catch (const Error& e) {
     if (plugin == name) throw;
     std::string plugins;
     for (const auto& f : loader_.discover(RuntimeBackend::kFamily))
       if (f.name != kOciRuntimePlugin) plugins += (plugins.empty() ? "" : ", ") + f.name;
-    throw Error(Errc::kConfig, "the runtime \"" + name + "\" (" + why_of(config_.runtime) + ") is neither a runtime plugin (" +
+    throw Error(Errc::kConfig, "the runtime \"" + name + "\" (" + (requested.empty() ? why_of(config_.runtime) : "the container's") + ") is neither a runtime plugin (" +
                                    plugins + ") nor a usable OCI runtime program: " + e.what());
   }
-  b.runtime_info = {"runtime", name, why_of(config_.runtime), b.runtime_info.plugin,
-                    b.runtime->capabilities().description};
-  return *b.runtime;
+  if (name == config_.runtime.value)
+    b.runtime_info = {"runtime", name, why_of(config_.runtime), loaded, backend->capabilities().description};
+  return *(b.runtimes[name] = std::move(backend));
 }
 
 NetworkBackend& Engine::network(const std::string& requested) {
@@ -356,7 +358,7 @@ void Engine::recover_once() {
       changed = true;
       logger_.info("container " + c.id.substr(0, 12) + " lost its hutch process; marking it exited");
       try {
-        runtime().remove(c.id);
+        runtime(c.runtime).remove(c.id);
       } catch (const Error&) {
       }
       try {
@@ -693,6 +695,26 @@ int Engine::run(const RunOptions& o) {
   container_capabilities(in.privileged, in.cap_add, in.cap_drop);  // unknown names fail here
   in.ulimits = detail::parse_ulimits(o.ulimits, rootless_.mode == UsernsMode::kRealRoot);
   in.devices = detail::parse_devices(o.devices);
+  if (o.privileged) {
+    // The host's devices, as podman gives a privileged container: those the caller may open
+    // (rootless, the others would be there and refuse every open).
+    static const std::set<std::string> standard = {"null", "zero", "full", "random", "urandom", "tty", "console", "ptmx"};
+    std::error_code ec;
+    for (fs::directory_iterator it("/dev", ec), end; !ec && it != end; it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      auto st = it->symlink_status(ec);
+      if (ec || !(fs::is_character_file(st) || fs::is_block_file(st)) || standard.count(name) ||
+          (name.rfind("tty", 0) == 0 && name.size() > 3) || name.rfind("vcs", 0) == 0)
+        continue;
+      if (::access(it->path().c_str(), R_OK) != 0 && ::access(it->path().c_str(), W_OK) != 0) continue;
+      bool asked = false;
+      for (const auto& d : in.devices) asked |= d.container == it->path().string();
+      if (!asked) in.devices.push_back({it->path(), it->path().string(), "rwm"});
+    }
+    for (const char* extra : {"/dev/net/tun", "/dev/fuse"})
+      if (::access(extra, R_OK | W_OK) == 0 && std::none_of(in.devices.begin(), in.devices.end(), [&](const DeviceRequest& d) { return d.container == extra; }))
+        in.devices.push_back({extra, extra, "rwm"});
+  }
   in.mounts = detail::parse_tmpfs_mounts(o);
   auto volume_mounts = detail::parse_volume_mounts(o);
   if (!o.shm_size.empty()) in.shm_size = static_cast<std::uint64_t>(detail::parse_bytes(o.shm_size, "--shm-size"));
@@ -1097,7 +1119,7 @@ void Engine::remove_container(const std::string& name_or_id, bool force) {
     throw Error(Errc::kInvalidInput, "container " + c->name + " is running; stop it first, or use \"hutch rm -f\"");
   if (running) {
     try {
-      runtime().kill(c->id, SIGKILL);
+      runtime(c->runtime).kill(c->id, SIGKILL);
     } catch (const Error&) {
     }
   }

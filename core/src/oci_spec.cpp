@@ -16,11 +16,20 @@
 
 #include "hutch/error.hpp"
 #include "hutch/paths.hpp"
+#include "hutch/runtime.hpp"
 #include "hutch/seccomp.hpp"
 
 namespace hutch {
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+json read_bundle_config(const fs::path& bundle) {
+  try {
+    return json::parse(read_file(bundle / "config.json"));
+  } catch (const json::exception& e) {
+    throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + " is not valid JSON: " + e.what());
+  }
+}
 
 ImageConfig parse_image_config(const json& oci_config) {
   ImageConfig c;

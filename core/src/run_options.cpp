@@ -51,6 +51,16 @@ bool valid_volume_name(const std::string& n) {
   return true;
 }
 
+// --mount's "k=v,k2,..." fields.
+std::map<std::string, std::string> mount_fields(const std::string& spec) {
+  std::map<std::string, std::string> kv;
+  for (const auto& field : split(spec, ',')) {
+    auto eq = field.find('=');
+    kv[field.substr(0, eq)] = eq == std::string::npos ? "" : field.substr(eq + 1);
+  }
+  return kv;
+}
+
 bool truthy(const std::string& v) { return v.empty() || v == "true" || v == "1"; }
 
 }  // namespace
@@ -110,11 +120,7 @@ std::vector<VolumeMount> parse_volume_mounts(const RunOptions& o) {
     out.push_back(m);
   }
   for (const auto& spec : o.mounts) {
-    std::map<std::string, std::string> kv;
-    for (const auto& field : split(spec, ',')) {
-      auto eq = field.find('=');
-      kv[field.substr(0, eq)] = eq == std::string::npos ? "" : field.substr(eq + 1);
-    }
+    auto kv = mount_fields(spec);
     std::string type = kv.count("type") ? kv["type"] : "volume";
     if (type == "tmpfs") continue;  // parse_tmpfs_mounts
     if (type != "bind" && type != "volume")
@@ -179,11 +185,7 @@ std::vector<MountRequest> parse_tmpfs_mounts(const RunOptions& o) {
     out.push_back(m);
   }
   for (const auto& spec : o.mounts) {
-    std::map<std::string, std::string> kv;
-    for (const auto& field : split(spec, ',')) {
-      auto eq = field.find('=');
-      kv[field.substr(0, eq)] = eq == std::string::npos ? "" : field.substr(eq + 1);
-    }
+    auto kv = mount_fields(spec);
     if (kv["type"] != "tmpfs") continue;
     MountRequest m;
     m.type = "tmpfs";

@@ -303,6 +303,17 @@ Result run(std::vector<std::string> argv, Options opts) {
 
 // ---- helpers --------------------------------------------------------------------------------
 
+std::vector<std::string> raw_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    out.push_back(l);
+  }
+  return out;
+}
+
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);

@@ -111,6 +111,7 @@ void suite_cleanup();
 
 // ---- small helpers -------------------------------------------------------------------------
 std::vector<std::string> lines(const std::string& text);  // non-empty lines, '\r' stripped
+std::vector<std::string> raw_lines(const std::string& text);  // every line, empty ones too, '\r' stripped
 std::string trim(const std::string& s);
 std::string lower(std::string s);
 bool icontains(const std::string& hay, const std::string& needle);

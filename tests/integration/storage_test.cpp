@@ -44,17 +44,6 @@ std::string sq(const std::string& s) {
 
 std::string strip_sha(const std::string& s) { return s.rfind("sha256:", 0) == 0 ? s.substr(7) : s; }
 
-// Every line, empty ones too ('\r' stripped).
-std::vector<std::string> raw_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string l;
-  while (std::getline(in, l)) {
-    if (!l.empty() && l.back() == '\r') l.pop_back();
-    out.push_back(l);
-  }
-  return out;
-}
 
 std::string join(const std::vector<std::string>& v, const std::string& sep = "\n") {
   std::string out;

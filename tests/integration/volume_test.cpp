@@ -17,17 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-// Every line, empty ones too ('\r' stripped).
-std::vector<std::string> raw_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string l;
-  while (std::getline(in, l)) {
-    if (!l.empty() && l.back() == '\r') l.pop_back();
-    out.push_back(l);
-  }
-  return out;
-}
 
 // The lines of a section ("Deleted Volumes:") up to the next blank line.
 std::vector<std::string> section(const std::string& out, const std::string& title) {

@@ -159,7 +159,8 @@ class HUTCH_API Engine {
   StorageDriver& storage();
   // "auto" and nothing recorded yet: the next storage() probes and chooses.
   bool storage_choice_pending() const;
-  RuntimeBackend& runtime();
+  // The configured runtime, or (for a container made earlier) the one named in its record.
+  RuntimeBackend& runtime(const std::string& name = "");
   NetworkBackend& network(const std::string& name);
   // Loads each family's chosen backend (for `hutch info`); failures are reported, not thrown.
   std::vector<BackendInfo> describe_backends();

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "hutch/context.hpp"
 
 namespace hutch {
@@ -32,6 +34,9 @@ struct RuntimeState {
   pid_t pid = 0;
   std::filesystem::path bundle;
 };
+
+// bundle/config.json, parsed; throws Errc::kInvalidInput naming the file when it is not JSON.
+HUTCH_API nlohmann::json read_bundle_config(const std::filesystem::path& bundle);
 
 class RuntimeBackend {
  public:

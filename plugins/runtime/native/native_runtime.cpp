@@ -75,14 +75,10 @@ class NativeRuntime final : public RuntimeBackend {
   }
 
   pid_t create(const std::string& id, const fs::path& bundle, const RuntimeIo& io) override {
-    json config;
-    try {
-      config = json::parse(read_file(bundle / "config.json"));
-    } catch (const json::exception& e) {
-      throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + " is not valid JSON: " + e.what());
-    }
+    json config = read_bundle_config(bundle);
     NativeSpec spec = parse_spec(config, bundle);
-    if (!spec.seccomp.is_null()) spec.seccomp_filter = std::make_shared<SeccompFilter>(spec.seccomp);
+    if (!spec.seccomp.is_null())
+      spec.seccomp_filter = std::make_shared<SeccompFilter>(spec.seccomp, state_root_ / "seccomp-cache");
     if (spec.terminal && io.console_socket.empty())
       throw Error(Errc::kInvalidInput, "config.json asks for a terminal (process.terminal), but no console socket was given");
     int console_fd = -1;

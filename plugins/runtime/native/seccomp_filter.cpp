@@ -1,6 +1,10 @@
 #include "seccomp_filter.hpp"
 
+#include <fcntl.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cctype>
@@ -8,9 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "hutch/digest.hpp"
 #include "hutch/error.hpp"
+#include "hutch/paths.hpp"
 
 namespace hutch::runtime::native {
+namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
@@ -225,11 +232,51 @@ SeccompFilter::SeccompFilter(const json& seccomp) {
   }
 }
 
+SeccompFilter::SeccompFilter(const json& seccomp, const fs::path& cache_dir) {
+  check_seccomp(seccomp);
+  const scmp_version* v = seccomp_version();
+  std::string key = sha256_hex(seccomp.dump() + "\nlibseccomp " + std::to_string(v->major) + "." +
+                               std::to_string(v->minor) + "." + std::to_string(v->micro));
+  fs::path file = cache_dir / (key + ".bpf");
+  for (const auto& f : seccomp.value("flags", json::array())) {
+    std::string name = f.get<std::string>();
+    if (name == "SECCOMP_FILTER_FLAG_TSYNC") flags_ |= SECCOMP_FILTER_FLAG_TSYNC;
+    else if (name == "SECCOMP_FILTER_FLAG_LOG") flags_ |= SECCOMP_FILTER_FLAG_LOG;
+    else if (name == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") flags_ |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+  }
+  std::string bytes;
+  try {
+    bytes = read_file(file);
+  } catch (const Error&) {
+  }
+  if (!bytes.empty() && bytes.size() % sizeof(sock_filter) == 0) {
+    program_.resize(bytes.size() / sizeof(sock_filter));
+    std::memcpy(program_.data(), bytes.data(), bytes.size());
+    return;
+  }
+  SeccompFilter built(seccomp);
+  make_dirs(cache_dir, 0700);
+  fs::path tmp = cache_dir / (key + ".tmp-" + std::to_string(::getpid()));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    int rc = seccomp_export_bpf(static_cast<scmp_filter_ctx>(built.ctx_), fd);
+    ::close(fd);
+    if (rc != 0 || ::rename(tmp.c_str(), file.c_str()) != 0) ::unlink(tmp.c_str());
+  }
+  std::swap(ctx_, built.ctx_);  // use what was built this time, cached or not
+}
+
 SeccompFilter::~SeccompFilter() {
   if (ctx_) seccomp_release(static_cast<scmp_filter_ctx>(ctx_));
 }
 
 bool SeccompFilter::load() const noexcept {
+  if (!program_.empty()) {
+    struct sock_fprog prog {};
+    prog.len = static_cast<unsigned short>(program_.size());
+    prog.filter = const_cast<sock_filter*>(program_.data());
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags_, &prog) == 0;
+  }
   int rc = seccomp_load(static_cast<scmp_filter_ctx>(ctx_));
   if (rc < 0) {
     errno = -rc;

@@ -104,12 +104,7 @@ class OciRuntime final : public RuntimeBackend {
   }
 
   pid_t create(const std::string& id, const fs::path& bundle, const RuntimeIo& io) override {
-    json config;
-    try {
-      config = json::parse(read_file(bundle / "config.json"));
-    } catch (const json::exception& e) {
-      throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + " is not valid JSON: " + e.what());
-    }
+    json config = read_bundle_config(bundle);
     bool cgroups = config.contains("linux") && config["linux"].contains("cgroupsPath");
     if (cgroups) cgroup_paths_[id] = config["linux"]["cgroupsPath"].get<std::string>();
     fs::path pid_file = state_root_ / (id + ".pid");
