@@ -230,35 +230,43 @@ count_log() {
   fi
 }
 
-# The storage conformance suite again, rootless: as the ranged user inside hutch's user
-# namespace (whiteout devices, user.overlay xattrs and file capabilities as a user makes them).
+# A conformance suite again, rootless: as the ranged user inside hutch's user namespace, where
+# `hutch run` puts everything it does. Storage: whiteout devices, user.overlay xattrs and file
+# capabilities as a user makes them. Runtime: native, crun and runc making their namespaces,
+# mounts and devices inside it (limits cannot be enforced there: those tests skip).
 run_rootless_conformance() {
-  local user=$1 home log rc
-  stage "storage conformance, rootless, as $user"
+  local user=$1 suite=$2 home log rc
+  stage "$suite conformance, rootless, as $user"
   if [ "$installed" -ne 1 ] || [ "$users_ok" -ne 1 ] || [ ! -x "$it_dir/hutch_conformance_tests" ]; then
-    problem "rootless storage conformance not run: nothing built or installed, or no test user"
+    problem "rootless $suite conformance not run: nothing built or installed, or no test user"
     failed=$((failed + 1))
     return
   fi
   home=$(getent passwd "$user" | cut -d: -f6)
-  log=$work/conformance-rootless.log
+  log=$work/conformance-rootless-$suite.log
+  local filter
+  case $suite in
+    storage) filter='*StorageConformance*' ;;
+    runtime) filter='*RuntimeConformance*' ;;
+  esac
   set +e
   (
     cd /tmp &&
       runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin \
-        HUTCH_CONFORMANCE_PLUGINS=/usr/local/lib/hutch/plugins \
+        HUTCH_CONFORMANCE_PLUGINS=/usr/local/lib/hutch/plugins HUTCH_CONFORMANCE_INIT=/usr/local/libexec/hutch/hutch-init \
         timeout -k 30 600 /usr/local/bin/hutch unshare "$it_dir/hutch_conformance_tests" --gtest_color=no \
-        --gtest_filter='*StorageConformance*'
+        --gtest_filter="$filter"
   ) 2>&1 </dev/null | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
-  count_log "rootless conformance" "$log" "$rc"
+  count_log "rootless $suite conformance" "$log" "$rc"
 }
 
 run_integration root root
 run_integration ranged "$ranged_user"
 run_integration norange "$norange_user"
-run_rootless_conformance "$ranged_user"
+run_rootless_conformance "$ranged_user" storage
+run_rootless_conformance "$ranged_user" runtime
 
 # ---- summary --------------------------------------------------------------------------------------
 stage "summary"
