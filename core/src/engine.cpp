@@ -735,12 +735,18 @@ int Engine::run(const RunOptions& o) {
   in.read_only = o.read_only;
   in.read_only_tmpfs = o.read_only_tmpfs.value_or(true);
   in.terminal = o.tty;
+  in.tty_group_mapped = rootless_.mode == UsernsMode::kRealRoot || rootless_.gid_count > 5;
   if (!o.stop_signal.empty() && detail::parse_signal(o.stop_signal) == 0)
     throw Error(Errc::kUsage, "--stop-signal \"" + o.stop_signal + "\" is not a signal (a name such as SIGINT, or a number)");
   std::optional<ProcessUser> keep_id_user;
   if (o.userns.rfind("keep-id", 0) == 0) {
     if (rootless_.mode == UsernsMode::kRealRoot)
       throw Error(Errc::kUsage, "--userns keep-id is for rootless hutch: as root, your IDs are the container's already");
+    if (rootless_.uid_count < 2 || rootless_.gid_count < 2)
+      throw Error(Errc::kUsage, "--userns keep-id needs subordinate IDs: without a range hutch's namespace holds only your own "
+                                "ID, already the container's root, so what the container writes is yours on the host anyway "
+                                "(add a range to show your uid inside: usermod --add-subuids 100000-165535 --add-subgids "
+                                "100000-165535 " + std::string(getenv("USER") ? getenv("USER") : "USER") + ")");
     unsigned long uid = rootless_.host_uid, gid = rootless_.host_gid;
     if (o.userns.size() > 7) {
       if (o.userns[7] != ':') throw Error(Errc::kUsage, "--userns \"" + o.userns + "\": expected keep-id[:uid=U,gid=G]");
@@ -768,6 +774,8 @@ int Engine::run(const RunOptions& o) {
     in.gid_mappings = detail::parse_id_maps(o.gidmap.empty() ? o.uidmap : o.gidmap, o.gidmap.empty() ? "--uidmap" : "--gidmap");
     check_maps_fit(in.uid_mappings, rootless_.mode == UsernsMode::kRealRoot ? 4294967295ul : rootless_.uid_count, "uidmap");
     check_maps_fit(in.gid_mappings, rootless_.mode == UsernsMode::kRealRoot ? 4294967295ul : rootless_.gid_count, "gidmap");
+    in.tty_group_mapped = std::any_of(in.gid_mappings.begin(), in.gid_mappings.end(),
+                                      [](const IdMap& m) { return m.container_id <= 5 && 5 < m.container_id + m.size; });
     // The container's files belong to ID 0 of hutch's namespace (you, rootless): a map
     // without it leaves the container unable to reach its own root filesystem. (podman
     // copies the image with its owners shifted instead; hutch does not re-own images.)

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -271,15 +272,36 @@ const std::vector<std::string>& all_capabilities() {
   return all;
 }
 
+namespace {
+
+// The capabilities this process may still pass on (its bounding set); a container cannot
+// get more than its runtime has (this host's root may lack some, rootless hutch has all).
+bool in_bounding_set(const std::string& cap) {
+  const auto& all = all_capabilities();
+  auto it = std::find(all.begin(), all.end(), cap);
+  if (it == all.end()) return false;
+  int r = prctl(PR_CAPBSET_READ, static_cast<unsigned long>(it - all.begin()), 0, 0, 0);
+  return r != 0;  // 1, or -1 on a kernel that does not know it: let the runtime say
+}
+
+}  // namespace
+
 std::vector<std::string> container_capabilities(bool privileged, const std::vector<std::string>& add,
                                                 const std::vector<std::string>& drop) {
-  const auto& all = all_capabilities();
+  std::vector<std::string> all;
+  for (const auto& c : all_capabilities())
+    if (in_bounding_set(c)) all.push_back(c);
   auto known = [&](const std::string& c, const char* flag) {
     if (c == "CAP_ALL") return;
-    if (std::find(all.begin(), all.end(), c) == all.end())
+    const auto& known_caps = all_capabilities();
+    if (std::find(known_caps.begin(), known_caps.end(), c) == known_caps.end())
       throw Error(Errc::kUsage, std::string(flag) + " " + c.substr(4) + ": no such capability (see capabilities(7); ALL means every one)");
+    if (std::string(flag) == "--cap-add" && std::find(all.begin(), all.end(), c) == all.end())
+      throw Error(Errc::kUsage, std::string(flag) + " " + c.substr(4) + ": hutch itself does not have it (not in its bounding set), so no container can");
   };
-  std::vector<std::string> caps = privileged ? all : kDefaultCaps;
+  std::vector<std::string> caps;
+  for (const auto& c : privileged ? all : kDefaultCaps)
+    if (in_bounding_set(c)) caps.push_back(c);
   bool drop_all = false;
   for (const auto& d : drop) {
     std::string c = cap_name(d);
@@ -346,7 +368,11 @@ json generate_spec(const SpecInputs& in) {
   json mounts = json::array({
       proc,
       mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
-      mount("/dev/pts", "devpts", "devpts", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}),
+      // gid=5 (tty) only where it is mapped: a single-ID namespace has no gid 5, and the
+      // kernel refuses the mount then (crun and runc do not drop it themselves).
+      in.tty_group_mapped
+          ? mount("/dev/pts", "devpts", "devpts", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"})
+          : mount("/dev/pts", "devpts", "devpts", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}),
       // Sharing the host's IPC namespace means its /dev/shm and its message queues too.
       in.host_ipc ? mount("/dev/shm", "bind", "/dev/shm", {"rbind", "nosuid", "noexec", "nodev"})
                   : mount("/dev/shm", "tmpfs", "shm",

@@ -90,6 +90,7 @@ struct SpecInputs {
   bool read_only = false;
   bool read_only_tmpfs = true;  // with read_only: tmpfs on /tmp, /var/tmp, /run (podman's default)
   bool terminal = false;
+  bool tty_group_mapped = true;  // gid 5 exists in the container's namespace: devpts gets gid=5
   // Files bind-mounted over the image's: destination -> source.
   std::vector<std::pair<std::string, std::filesystem::path>> file_binds;
 

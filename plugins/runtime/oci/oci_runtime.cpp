@@ -105,6 +105,11 @@ class OciRuntime final : public RuntimeBackend {
 
   pid_t create(const std::string& id, const fs::path& bundle, const RuntimeIo& io) override {
     json config = read_bundle_config(bundle);
+    // What every runtime needs, checked here so that the error names the field (crun only
+    // says "open executable: Invalid argument" for an empty args).
+    if (!config.contains("process") || !config["process"].contains("args") || !config["process"]["args"].is_array() ||
+        config["process"]["args"].empty())
+      throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + ": process.args is empty: there is no command to run");
     bool cgroups = config.contains("linux") && config["linux"].contains("cgroupsPath");
     if (cgroups) cgroup_paths_[id] = config["linux"]["cgroupsPath"].get<std::string>();
     fs::path pid_file = state_root_ / (id + ".pid");
@@ -125,7 +130,7 @@ class OciRuntime final : public RuntimeBackend {
       bool about_exec = has("exec");
       if (about_exec && (has("not found") || has("no such file or directory") || has("No such file or directory")))
         code = Errc::kCommandNotFound;
-      else if (about_exec && (has("ermission denied") || has("exec format error")))
+      else if (about_exec && (has("ermission denied") || has("not permitted") || has("exec format error")))
         code = Errc::kNotExecutable;
       throw Error(code, o.error);
     }
