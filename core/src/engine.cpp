@@ -963,7 +963,9 @@ int Engine::run(const RunOptions& o) {
     in.cwd = o.workdir.empty() ? (icfg.working_dir.empty() ? "/" : icfg.working_dir) : o.workdir;
     in.network = net.plan(netreq);
     // /etc/hostname, /etc/hosts and /etc/resolv.conf are the container's own, bind-mounted.
-    write_file_atomic(bundle / "hostname", in.hostname + "\n");
+    // The bundle is written anew for every start: atomic for readers, no fsync.
+    constexpr auto kBundle = Durability::kVolatile;
+    write_file_atomic(bundle / "hostname", in.hostname + "\n", 0644, kBundle);
     std::string hosts = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n";
     std::string resolv;
     if (!o.dns.empty()) {
@@ -980,12 +982,12 @@ int Engine::run(const RunOptions& o) {
     if (!o.dns_search.empty()) resolv += "search " + join(o.dns_search, " ") + "\n";
     if (!o.dns_options.empty()) resolv += "options " + join(o.dns_options, " ") + "\n";
     hosts += "127.0.1.1\t" + in.hostname + "\n" + hosts_extra;
-    write_file_atomic(bundle / "hosts", hosts);
-    write_file_atomic(bundle / "resolv.conf", resolv);
+    write_file_atomic(bundle / "hosts", hosts, 0644, kBundle);
+    write_file_atomic(bundle / "resolv.conf", resolv, 0644, kBundle);
     in.file_binds = {{"/etc/hostname", bundle / "hostname"},
                      {"/etc/hosts", bundle / "hosts"},
                      {"/etc/resolv.conf", bundle / "resolv.conf"}};
-    write_file_atomic(bundle / "config.json", generate_spec(in).dump(1) + "\n", 0600);
+    write_file_atomic(bundle / "config.json", generate_spec(in).dump(1) + "\n", 0600, kBundle);
 
     int devnull = -1;
     RuntimeIo io;

@@ -94,7 +94,7 @@ std::string read_file(const fs::path& file) {
   return out;
 }
 
-void write_file_atomic(const fs::path& file, const std::string& content, mode_t mode) {
+void write_file_atomic(const fs::path& file, const std::string& content, mode_t mode, Durability durability) {
   fs::path tmp = file;
   tmp += ".tmp-" + random_hex(6);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -111,7 +111,7 @@ void write_file_atomic(const fs::path& file, const std::string& content, mode_t 
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((durability == Durability::kSynced && ::fsync(fd) != 0) || ::close(fd) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     throw system_error("cannot write " + tmp.string(), e);

@@ -30,9 +30,14 @@ HUTCH_API void make_dirs(const std::filesystem::path& dir, mode_t mode = 0755);
 HUTCH_API void ensure_private_dir(const std::filesystem::path& dir, uid_t uid);
 
 HUTCH_API std::string read_file(const std::filesystem::path& file);
-// Write to a temporary file beside it, fsync, rename over: readers see old or new, never half.
+// Whether a write must survive a crash of the machine (fsync before the rename), or only be
+// atomic for readers: files made again whenever they are needed (a container's bundle, a
+// runtime's state under the run root, the metadata of a --rm container's filesystem).
+enum class Durability { kSynced, kVolatile };
+// Write to a temporary file beside it, fsync (kSynced), rename over: readers see old or new,
+// never half.
 HUTCH_API void write_file_atomic(const std::filesystem::path& file, const std::string& content,
-                                 mode_t mode = 0644);
+                                 mode_t mode = 0644, Durability durability = Durability::kSynced);
 // One write(2) of `content` to an existing file, in place: for /proc and /sys files
 // (uid_map, setgroups), where a partial write is an error.
 HUTCH_API void write_file_in_place(const std::filesystem::path& file, const std::string& content);

@@ -207,7 +207,7 @@ class NativeRuntime final : public RuntimeBackend {
     }
     json state = {{"id", id}, {"pid", pid}, {"start_time", start_time_of(pid)}, {"bundle", bundle.string()},
                   {"status", "created"}, {"cgroups_path", cgroups_path}};
-    write_file_atomic(dir / "state.json", state.dump() + "\n", 0600);
+    write_file_atomic(dir / "state.json", state.dump() + "\n", 0600, Durability::kVolatile);  // the run root is volatile
     return pid;
   }
 
@@ -240,7 +240,7 @@ class NativeRuntime final : public RuntimeBackend {
     ::unlink(fifo.c_str());
     if (!started) throw Error(Errc::kRuntime, "container " + id + " exited before it started");
     (*st)["status"] = "running";
-    write_file_atomic(state_root_ / id / "state.json", st->dump() + "\n", 0600);
+    write_file_atomic(state_root_ / id / "state.json", st->dump() + "\n", 0600, Durability::kVolatile);
   }
 
   std::optional<RuntimeState> state(const std::string& id) override {

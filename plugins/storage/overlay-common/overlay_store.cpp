@@ -178,9 +178,12 @@ void OverlayStore::create_container_fs(const std::string& container_id, const st
                     make_dir(staging / "diff", 0755);
                     make_dir(staging / "work", 0700);
                     make_dir(staging / "merged", 0755);
-                    write_file_atomic(staging / "layer", top_layer + "\n", 0600);
-                    write_file_atomic(staging / "lower", lowerdir_for(top_layer) + "\n", 0600);
-                    if (options.ephemeral) write_file_atomic(staging / "ephemeral", "", 0600);
+                    // A --rm container's filesystem does not outlive a crash of the machine
+                    // (its overlay is volatile too): its records need no fsync.
+                    Durability d = options.ephemeral ? Durability::kVolatile : Durability::kSynced;
+                    write_file_atomic(staging / "layer", top_layer + "\n", 0600, d);
+                    write_file_atomic(staging / "lower", lowerdir_for(top_layer) + "\n", 0600, d);
+                    if (options.ephemeral) write_file_atomic(staging / "ephemeral", "", 0600, d);
                   });
 }
 
