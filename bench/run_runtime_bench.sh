@@ -70,6 +70,7 @@ CONC=${BENCH_CONCURRENCY:-50}
 CONC_ROUNDS=${BENCH_CONC_ROUNDS:-3}
 CONC_TIMEOUT=300
 NETWORK=host
+RUN_FLAGS=${BENCH_RUN_FLAGS:-}
 RUNTIMES_ARG="native,crun,runc"
 OUT=""
 JSON_OUT=""
@@ -123,6 +124,8 @@ while [ $# -gt 0 ]; do
     --conc-rounds=*) CONC_ROUNDS=${1#*=}; shift ;;
     --network) [ $# -ge 2 ] || die "--network needs host or none"; NETWORK=$2; shift 2 ;;
     --network=*) NETWORK=${1#*=}; shift ;;
+    --run-flags) [ $# -ge 2 ] || die "--run-flags needs flags"; RUN_FLAGS=$2; shift 2 ;;
+    --run-flags=*) RUN_FLAGS=${1#*=}; shift ;;
     --runtimes) [ $# -ge 2 ] || die "--runtimes needs a list"; RUNTIMES_ARG=$2; shift 2 ;;
     --runtimes=*) RUNTIMES_ARG=${1#*=}; shift ;;
     -o) [ $# -ge 2 ] || die "-o needs a file"; OUT=$2; shift 2 ;;
@@ -157,7 +160,7 @@ if [ "$(id -u)" -eq 0 ]; then
   bench_prepare_user "$RUN_AS"
   uid=$BENCH_UID
   child_args=(-n "$RUNS" -c "$CONC" --conc-rounds "$CONC_ROUNDS" --network "$NETWORK"
-              --runtimes "$RUNTIMES_ARG" --busybox "$BUSYBOX")
+              --runtimes "$RUNTIMES_ARG" --busybox "$BUSYBOX" --run-flags "$RUN_FLAGS")
   if [ -n "$HUTCH" ]; then
     case $HUTCH in /*) ;; */*) HUTCH=$(readlink -f -- "$HUTCH") ;; esac
     child_args+=(--hutch "$HUTCH")
@@ -357,11 +360,11 @@ is_runtime() { local x; for x in "${RUNTIMES[@]}"; do [ "$x" = "$1" ] && return 
 H=("$HUTCH" --root "$W/h/root" --runroot "$RB/h")
 USERNS_PID=$RB/h/userns.pid
 for rt in "${RUNTIMES[@]}"; do
-  add_runner "h_$rt" "hutch $rt, new userns" cold "${H[@]}" --runtime "$rt" run --rm --network "$NETWORK" "$IMAGE" /bin/true
+  add_runner "h_$rt" "hutch $rt, new userns" cold "${H[@]}" --runtime "$rt" run --rm ${RUN_FLAGS} --network "$NETWORK" "$IMAGE" /bin/true
   R_USERNS[h_$rt]=$USERNS_PID
 done
 for rt in "${RUNTIMES[@]}"; do
-  add_runner "hj_$rt" "hutch $rt, userns joined" held "${H[@]}" --runtime "$rt" run --rm --network "$NETWORK" "$IMAGE" /bin/true
+  add_runner "hj_$rt" "hutch $rt, userns joined" held "${H[@]}" --runtime "$rt" run --rm ${RUN_FLAGS} --network "$NETWORK" "$IMAGE" /bin/true
 done
 if [ ! -x "$HUTCH" ]; then
   H=()
@@ -401,7 +404,7 @@ if [ "$TMPFS_ROW" = 1 ] && [ "$HUTCH_OK" = 1 ] && is_runtime native; then
   else
     chmod 0700 "$TS"
     HT=("$HUTCH" --root "$TS/root" --runroot "$TS/run")
-    R_CMD[h_native_tmpfs]=$(printf '%q ' "${HT[@]}" --runtime native run --rm --network "$NETWORK" "$IMAGE" /bin/true)
+    R_CMD[h_native_tmpfs]=$(printf '%q ' "${HT[@]}" --runtime native run --rm ${RUN_FLAGS} --network "$NETWORK" "$IMAGE" /bin/true)
     R_USERNS[h_native_tmpfs]=$TS/run/userns.pid
     if timeout 120 "${HT[@]}" import "$TARBALL" "$IMAGE" >"$LOGS/hutch-tmpfs-import.log" 2>&1; then
       R_SETUP[h_native_tmpfs]="storage $(timeout 30 "${HT[@]}" info 2>/dev/null | sed -n 's/^  storage: \([^ ]*\).*/\1/p' | head -n 1) on tmpfs ($TS)"
@@ -415,7 +418,7 @@ fi
 PODMAN_VERSION="" PODMAN_RUNTIME=runc PODMAN_DRIVER=""
 P=(podman --root "$W/p/root" --runroot "$RB/p/run" --tmpdir "$RB/p/tmp" --storage-driver overlay
    --cgroup-manager cgroupfs --events-backend file --runtime "$PODMAN_RUNTIME")
-add_runner podman "podman (runc, overlay)" podman "${P[@]}" run --rm --network "$NETWORK" "localhost/$IMAGE:latest" /bin/true
+add_runner podman "podman (runc, overlay)" podman "${P[@]}" run --rm ${RUN_FLAGS} --network "$NETWORK" "localhost/$IMAGE:latest" /bin/true
 if ! have podman; then
   fail_runner podman FAILED "podman not installed (apt-get install -y podman)"
 elif ! have "$PODMAN_RUNTIME"; then
@@ -447,7 +450,7 @@ make_bundle() {
   local id cdir c
   have jq || { BUNDLE_WHY="jq is missing (apt-get install -y jq)"; return 1; }
   [ "$HUTCH_OK" = 1 ] || { BUNDLE_WHY="no hutch store (see the hutch rows)"; return 1; }
-  if ! timeout 120 "${H[@]}" run --name hutch-bench-spec --network "$NETWORK" "$IMAGE" /bin/true >"$LOGS/spec-run.log" 2>&1; then
+  if ! timeout 120 "${H[@]}" run --name hutch-bench-spec ${RUN_FLAGS} --network "$NETWORK" "$IMAGE" /bin/true >"$LOGS/spec-run.log" 2>&1; then
     BUNDLE_WHY="hutch run (to get its config.json) failed: $(first_err "$LOGS/spec-run.log")"; return 1
   fi
   id=$("${H[@]}" ps -a -q --no-trunc 2>>"$LOGS/spec-run.log" | head -n 1)
@@ -856,7 +859,7 @@ x() { [ -n "$1" ] && printf '%sx' "$1" || printf 'n/a'; }
 report() {
   local id v w
   echo
-  echo "Container start: <runner> ... run --rm <busybox image> /bin/true, network $NETWORK, as $ME"
+  echo "Container start: <runner> ... run --rm ${RUN_FLAGS:+$RUN_FLAGS }<busybox image> /bin/true, network $NETWORK, as $ME"
   echo "  runs: $RUNS timed per runner after 1 warm-up, all runners taking turns round-robin; timer: bash \$EPOCHREALTIME"
   echo "  host: kernel $KERNEL, $CPUS CPUs, $CG_DESC; load $LOAD_BEFORE -> $LOAD_AFTER; $T_START .. $T_END"
   echo "  hutch: $HUTCH (${HUTCH_VERSION:-not found}); storage: ${HUTCH_STORAGE:-?}"

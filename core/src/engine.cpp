@@ -862,12 +862,15 @@ int Engine::run(const RunOptions& o) {
     in.cgroups_path = container_cgroup_path(cgroups, rec.id);
   }
 
+  // A --rm container's later changes need no fsync: if a crash loses one, recovery finds the
+  // record with its hutch process gone and removes it all the same.
+  const Durability later = o.remove ? Durability::kVolatile : Durability::kSynced;
   auto set_status = [&](const std::function<void(ContainerRecord&)>& change) {
     auto lock = st.lock(FileLock::Mode::kExclusive);
     auto containers = st.containers();
     for (auto& c : containers)
       if (c.id == rec.id) change(c);
-    st.save_containers(containers);
+    st.save_containers(containers, later);
   };
   bool oom_killed = false;
   auto finish = [&](int code, bool started) {
@@ -889,7 +892,7 @@ int Engine::run(const RunOptions& o) {
         containers.erase(std::remove_if(containers.begin(), containers.end(),
                                         [&](const ContainerRecord& c) { return c.id == rec.id; }),
                          containers.end());
-        st.save_containers(containers);
+        st.save_containers(containers, later);
       }
       // Anonymous volumes go with a --rm container, as in docker.
       for (const auto& v : volume_mounts)

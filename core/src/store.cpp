@@ -192,8 +192,8 @@ std::vector<T> Store::load(const char* file) const {
 }
 
 template <typename T>
-void Store::save(const char* file, const std::vector<T>& items) {
-  write_file_atomic(root_ / file, json(items).dump(1) + "\n", 0600);
+void Store::save(const char* file, const std::vector<T>& items, Durability durability) {
+  write_file_atomic(root_ / file, json(items).dump(1) + "\n", 0600, durability);
 }
 
 std::vector<LayerRecord> Store::layers() const { return load<LayerRecord>("layers.json"); }
@@ -201,7 +201,9 @@ void Store::save_layers(const std::vector<LayerRecord>& v) { save("layers.json",
 std::vector<ImageRecord> Store::images() const { return load<ImageRecord>("images.json"); }
 void Store::save_images(const std::vector<ImageRecord>& v) { save("images.json", v); }
 std::vector<ContainerRecord> Store::containers() const { return load<ContainerRecord>("containers.json"); }
-void Store::save_containers(const std::vector<ContainerRecord>& v) { save("containers.json", v); }
+void Store::save_containers(const std::vector<ContainerRecord>& v, Durability durability) {
+  save("containers.json", v, durability);
+}
 
 std::optional<ImageRecord> Store::find_image(const std::string& reference) const {
   auto all = images();

@@ -19,6 +19,7 @@
 #include "hutch/store.hpp"
 
 #ifdef HUTCH_HAVE_LIBSUBID
+#include <dlfcn.h>
 #include <shadow/subid.h>
 #endif
 
@@ -93,9 +94,17 @@ std::string find_in_path(const std::string& prog) {
 
 std::vector<IdRange> ranges_for(bool uids, const std::string& user, uid_t uid, std::string& source) {
 #ifdef HUTCH_HAVE_LIBSUBID
-  // libsubid also serves the LDAP/SSSD sources that /etc/nsswitch.conf names for subid.
+  // libsubid also serves the LDAP/SSSD sources that /etc/nsswitch.conf names for subid. It is
+  // opened here, when a namespace is made, not linked: it pulls in eight libraries (PAM,
+  // SELinux, audit, ...) that every other command would load for nothing.
+  using GetRanges = int (*)(const char*, struct subid_range**);
+  static void* lib = [] {
+    void* h = dlopen("libsubid.so.4", RTLD_NOW | RTLD_LOCAL);
+    return h ? h : dlopen("libsubid.so", RTLD_NOW | RTLD_LOCAL);
+  }();
+  auto get = lib ? reinterpret_cast<GetRanges>(dlsym(lib, uids ? "subid_get_uid_ranges" : "subid_get_gid_ranges")) : nullptr;
   struct subid_range* r = nullptr;
-  int n = uids ? subid_get_uid_ranges(user.c_str(), &r) : subid_get_gid_ranges(user.c_str(), &r);
+  int n = get ? get(user.c_str(), &r) : -1;
   if (n > 0) {
     std::vector<IdRange> out;
     for (int i = 0; i < n; ++i) out.push_back({r[i].start, r[i].count});
@@ -379,8 +388,9 @@ UsernsSession UsernsSession::enter(const fs::path& run_root, const Logger& logge
     s.info_ = current();
     return s;
   }
-  UsernsPlan plan = plan_user_namespace();
-  ensure_private_dir(run_root, plan.uid);
+  // Joining needs no plan (the ranges, NSS lookups, the helpers in PATH): only making the
+  // namespace does. The holder's pid file says which mode it was made in.
+  ensure_private_dir(run_root, getuid());
   const fs::path lock_path = run_root / "userns.lock";
   const fs::path pid_path = run_root / "userns.pid";
   s.member_ = FileLock(lock_path, FileLock::Mode::kShared);
@@ -389,6 +399,7 @@ UsernsSession UsernsSession::enter(const fs::path& run_root, const Logger& logge
     FileLock create(run_root / "userns.create.lock", FileLock::Mode::kExclusive);
     pf = read_live_pid_file(pid_path);
     if (!pf) {
+      UsernsPlan plan = plan_user_namespace();
       pid_t holder = create_namespace(plan, lock_path);
       PidFile created{holder, process_start_time(holder), static_cast<int>(plan.mode)};
       write_file_atomic(pid_path, std::to_string(created.pid) + " " + std::to_string(created.start_time) + " " +
@@ -398,22 +409,25 @@ UsernsSession UsernsSession::enter(const fs::path& run_root, const Logger& logge
     }
   }
   join_namespace(pf->pid);
-  setenv(kEnvHostUid, std::to_string(plan.uid).c_str(), 1);
-  setenv(kEnvHostGid, std::to_string(plan.gid).c_str(), 1);
-  setenv(kEnvUsernsMode, plan.mode == UsernsMode::kSingleId ? "single" : "full", 1);
+  setenv(kEnvHostUid, std::to_string(getuid()).c_str(), 1);
+  setenv(kEnvHostGid, std::to_string(getgid()).c_str(), 1);
+  setenv(kEnvUsernsMode, pf->mode == static_cast<int>(UsernsMode::kSingleId) ? "single" : "full", 1);
   s.info_ = current();
   return s;
 }
 
 void warn_single_id_once(const fs::path& run_root, const Logger& logger) {
   if (getuid() == 0 || inside_hutch_namespace()) return;
-  UsernsPlan plan = plan_user_namespace();
-  if (plan.mode != UsernsMode::kSingleId) return;
-  ensure_private_dir(run_root, plan.uid);
+  ensure_private_dir(run_root, getuid());
   // Said once: until the run root is cleared (a reboot), not on every command.
   fs::path marker = run_root / "single-id-warned";
   std::error_code ec;
   if (fs::exists(marker, ec)) return;
+  // A live namespace knows its mode: no need to plan one (the fast path of every command).
+  if (auto pf = read_live_pid_file(run_root / "userns.pid"); pf && pf->mode != static_cast<int>(UsernsMode::kSingleId))
+    return;
+  UsernsPlan plan = plan_user_namespace();
+  if (plan.mode != UsernsMode::kSingleId) return;
   logger.warn("running with a single-ID user namespace (only your own uid and gid are mapped; "
               "image files are owned by you): " + plan.single_id_reason);
   try {

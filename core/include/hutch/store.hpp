@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hutch/lock.hpp"
+#include "hutch/paths.hpp"
 #include "hutch/logger.hpp"
 
 namespace hutch {
@@ -122,7 +123,9 @@ class HUTCH_API Store {
   std::vector<ImageRecord> images() const;
   void save_images(const std::vector<ImageRecord>& images);
   std::vector<ContainerRecord> containers() const;
-  void save_containers(const std::vector<ContainerRecord>& containers);
+  // kVolatile for the changes that recovery makes good if a crash loses them (a --rm
+  // container's status, its removal): its record itself is written kSynced.
+  void save_containers(const std::vector<ContainerRecord>& containers, Durability durability = Durability::kSynced);
 
   // Finds an image by name (as parse_image_ref normalises it), full ID or unique ID prefix.
   std::optional<ImageRecord> find_image(const std::string& reference) const;
@@ -140,7 +143,7 @@ class HUTCH_API Store {
   template <typename T>
   std::vector<T> load(const char* file) const;
   template <typename T>
-  void save(const char* file, const std::vector<T>& items);
+  void save(const char* file, const std::vector<T>& items, Durability durability = Durability::kSynced);
 
   std::filesystem::path root_;
   const Logger& logger_;
