@@ -548,6 +548,33 @@ TEST_P(RuntimeTest, RequireLimitsRefusesWhatCannotBeEnforced) {
   EXPECT_EQ(plain.out, "ran\n") << "no limits asked, nothing to refuse" << plain;
 }
 
+// ---- naming the runtime ------------------------------------------------------------------------------------
+
+using RuntimeChoiceTest = ImageTest;
+
+// --runtime takes a path to any program with runc's command line, and the container records
+// the runtime it was made with.
+TEST_F(RuntimeChoiceTest, APathToAnOciRuntime) {
+  std::string runc = fs::exists("/usr/sbin/runc") ? "/usr/sbin/runc" : "/usr/bin/runc";
+  ASSERT_TRUE(fs::exists(runc)) << "runc is a test dependency (scripts/install-deps.sh)";
+  Result r = hutch({"--runtime", runc, "run", "--name", "bypath", "bb", "sh", "-c", "echo via $0; exit 4"});
+  EXPECT_CODE(r, 4);
+  EXPECT_EQ(r.out, "via sh\n") << r;
+  Result inspect = hutch({"inspect", "bypath"});
+  ASSERT_OK(inspect);
+  auto j = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(j[0]["HostConfig"]["Runtime"], runc) << inspect;
+  EXPECT_EQ(j[0]["State"]["ExitCode"], 4) << inspect;
+  EXPECT_OK(hutch({"rm", "bypath"}));
+}
+
+// A name that is neither a plugin nor a program says both, and leaves nothing behind.
+TEST_F(RuntimeChoiceTest, AnUnknownRuntimeNamesTheChoices) {
+  Result r = hutch({"--runtime", "/nonexistent/oci-runtime", "run", "--rm", "bb", "true"});
+  EXPECT_TRUE(EngineError(r, {"/nonexistent/oci-runtime", "native", "No such file"})) << r;
+  EXPECT_EQ(hutch({"ps", "-a", "-q"}).out, "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtimes, RuntimeTest, ::testing::Values("native", "crun", "runc"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
