@@ -216,7 +216,9 @@ TEST_F(CrashTest, KilledImportLeavesNothingVisible) {
     if (r.code == 128 + SIGKILL) killed_mid_way = true;
     Result images = hutch({"images", "-q"});
     ASSERT_OK(images);
-    if (r.code == 128 + SIGKILL) EXPECT_EQ(images.out, "") << "a killed import left a visible image";
+    if (r.code == 128 + SIGKILL) {
+      EXPECT_EQ(images.out, "") << "a killed import left a visible image";
+    }
   }
   EXPECT_TRUE(killed_mid_way) << "every import finished before it could be killed";
   // The next changing command cleans up; the store works.
