@@ -30,7 +30,7 @@ bool is_running(const ContainerRecord& c) { return (c.status == "running" || c.s
 // container's changes (docker keeps them in an init layer that diff and commit skip).
 bool is_mount_target(const std::string& path) {
   static const char* const kTargets[] = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/dev",
-                                         "/run/.containerenv"};
+                                         "/run/.containerenv", "/run/hutch-init"};
   for (const char* t : kTargets)
     if (path == t) return true;
   return path.rfind("/dev/", 0) == 0;
@@ -57,7 +57,8 @@ std::vector<Change> without_mount_targets(const std::vector<Change>& all, int ro
   };
   std::vector<Change> out;
   for (const auto& c : kept) {
-    if (c.kind == ChangeKind::kChanged) {
+    // A directory changed, or made, only to hold such targets (/run for /run/hutch-init).
+    if (c.kind == ChangeKind::kChanged || c.kind == ChangeKind::kAdded) {
       bool had_dropped = std::any_of(dropped.begin(), dropped.end(), [&](const std::string& d) { return under(d, c.path); });
       bool has_other = std::any_of(kept.begin(), kept.end(), [&](const Change& o) { return under(o.path, c.path); });
       if (had_dropped && !has_other) continue;

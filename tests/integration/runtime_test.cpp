@@ -575,6 +575,16 @@ TEST_F(RuntimeChoiceTest, AnUnknownRuntimeNamesTheChoices) {
   EXPECT_EQ(hutch({"ps", "-a", "-q"}).out, "");
 }
 
+// What --init and the mounts need in the container (/run/hutch-init, and /run for it) are not
+// the container's changes: diff leaves them out, as docker's init layer does.
+TEST_F(RuntimeChoiceTest, InitLeavesNothingInDiff) {
+  ASSERT_OK(hutch({"run", "--name", "withinit", "--init", "bb", "sh", "-c", "mkdir /made"}));
+  Result d = hutch({"diff", "withinit"});
+  ASSERT_OK(d);
+  EXPECT_EQ(d.out, "A /made\n") << d;
+  EXPECT_OK(hutch({"rm", "withinit"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtimes, RuntimeTest, ::testing::Values("native", "crun", "runc"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
