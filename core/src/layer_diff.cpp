@@ -1,7 +1,6 @@
 #include "hutch/layer_diff.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive_lazy.hpp"
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -265,20 +264,20 @@ class TarWriter {
   TarWriter(const std::filesystem::path& out) : path_(out) {
     fd_ = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd_ < 0) throw system_error("cannot create " + out.string(), errno);
-    a_ = archive_write_new();
-    archive_write_set_format_pax_restricted(a_);
-    archive_write_set_bytes_in_last_block(a_, 1);
-    if (archive_write_open(a_, this, nullptr, &TarWriter::write_cb, nullptr) != ARCHIVE_OK)
-      throw Error(Errc::kSystem, std::string("cannot write a layer tar: ") + archive_error_string(a_));
+    a_ = lazy_archive::archive_write_new();
+    lazy_archive::archive_write_set_format_pax_restricted(a_);
+    lazy_archive::archive_write_set_bytes_in_last_block(a_, 1);
+    if (lazy_archive::archive_write_open(a_, this, nullptr, &TarWriter::write_cb, nullptr) != ARCHIVE_OK)
+      throw Error(Errc::kSystem, std::string("cannot write a layer tar: ") + lazy_archive::archive_error_string(a_));
   }
   ~TarWriter() {
-    if (a_) archive_write_free(a_);
+    if (a_) lazy_archive::archive_write_free(a_);
     if (fd_ >= 0) ::close(fd_);
   }
 
   void entry(struct archive_entry* e, int data_fd, const std::string& what) {
-    if (archive_write_header(a_, e) != ARCHIVE_OK)
-      throw Error(Errc::kSystem, "cannot write " + what + " into the layer: " + archive_error_string(a_));
+    if (lazy_archive::archive_write_header(a_, e) != ARCHIVE_OK)
+      throw Error(Errc::kSystem, "cannot write " + what + " into the layer: " + lazy_archive::archive_error_string(a_));
     if (data_fd < 0) return;
     char buf[1 << 16];
     for (;;) {
@@ -288,14 +287,14 @@ class TarWriter {
         throw system_error("cannot read " + what, errno);
       }
       if (n == 0) break;
-      if (archive_write_data(a_, buf, static_cast<size_t>(n)) < 0)
-        throw Error(Errc::kSystem, "cannot write " + what + " into the layer: " + archive_error_string(a_));
+      if (lazy_archive::archive_write_data(a_, buf, static_cast<size_t>(n)) < 0)
+        throw Error(Errc::kSystem, "cannot write " + what + " into the layer: " + lazy_archive::archive_error_string(a_));
     }
   }
 
   ExportedLayer finish() {
-    if (archive_write_close(a_) != ARCHIVE_OK)
-      throw Error(Errc::kSystem, std::string("cannot finish the layer tar: ") + archive_error_string(a_));
+    if (lazy_archive::archive_write_close(a_) != ARCHIVE_OK)
+      throw Error(Errc::kSystem, std::string("cannot finish the layer tar: ") + lazy_archive::archive_error_string(a_));
     if (failed_) throw system_error("cannot write " + path_.string(), failed_);
     if (fsync(fd_) != 0) throw system_error("cannot write " + path_.string(), errno);
     return {hash_.hex(), size_};
@@ -336,7 +335,7 @@ void add_xattrs(struct archive_entry* e, int fd) {
     if (n.rfind("trusted.overlay.", 0) == 0 || n.rfind("user.overlay.", 0) == 0) continue;
     char value[16384];
     ssize_t vl = fgetxattr(fd, names + i, value, sizeof value);
-    if (vl >= 0) archive_entry_xattr_add_entry(e, names + i, value, static_cast<size_t>(vl));
+    if (vl >= 0) lazy_archive::archive_entry_xattr_add_entry(e, names + i, value, static_cast<size_t>(vl));
   }
 }
 
@@ -432,16 +431,16 @@ ExportedLayer write_changes_tar(int root_fd, const std::vector<Change>& changes,
     auto slash = rel.rfind('/');
     std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
     std::string base = slash == std::string::npos ? rel : rel.substr(slash + 1);
-    struct archive_entry* e = archive_entry_new();
+    struct archive_entry* e = lazy_archive::archive_entry_new();
     struct EntryFree {
       struct archive_entry* e;
-      ~EntryFree() { archive_entry_free(e); }
+      ~EntryFree() { lazy_archive::archive_entry_free(e); }
     } guard{e};
     if (c.kind == ChangeKind::kDeleted) {
-      archive_entry_set_pathname(e, (parent.empty() ? "" : parent + "/") .append(".wh." + base).c_str());
-      archive_entry_set_filetype(e, AE_IFREG);
-      archive_entry_set_perm(e, 0600);
-      archive_entry_set_size(e, 0);
+      lazy_archive::archive_entry_set_pathname(e, (parent.empty() ? "" : parent + "/") .append(".wh." + base).c_str());
+      lazy_archive::archive_entry_set_filetype(e, AE_IFREG);
+      lazy_archive::archive_entry_set_perm(e, 0600);
+      lazy_archive::archive_entry_set_size(e, 0);
       tar.entry(e, -1, c.path);
       continue;
     }
@@ -453,21 +452,21 @@ ExportedLayer write_changes_tar(int root_fd, const std::vector<Change>& changes,
       throw system_error("cannot inspect " + c.path, errno);
     }
     if (is_whiteout(st)) continue;
-    archive_entry_copy_stat(e, &st);
-    archive_entry_set_pathname(e, rel.c_str());
+    lazy_archive::archive_entry_copy_stat(e, &st);
+    lazy_archive::archive_entry_set_pathname(e, rel.c_str());
     Fd data;
     if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
       auto key = std::make_pair(st.st_dev, st.st_ino);
       if (auto it = written.find(key); it != written.end()) {
-        archive_entry_set_hardlink(e, it->second.c_str());
-        archive_entry_set_size(e, 0);
+        lazy_archive::archive_entry_set_hardlink(e, it->second.c_str());
+        lazy_archive::archive_entry_set_size(e, 0);
         tar.entry(e, -1, c.path);
         continue;
       }
       written.emplace(key, rel);
     }
     if (S_ISLNK(st.st_mode)) {
-      archive_entry_set_symlink(e, read_link(pfd.fd, base).c_str());
+      lazy_archive::archive_entry_set_symlink(e, read_link(pfd.fd, base).c_str());
     } else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
       data.fd = openat(pfd.fd, base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
       if (data.fd < 0) throw system_error("cannot open " + c.path, errno);
@@ -477,12 +476,12 @@ ExportedLayer write_changes_tar(int root_fd, const std::vector<Change>& changes,
     }
     tar.entry(e, S_ISREG(st.st_mode) ? data.fd : -1, c.path);
     if (c.opaque && S_ISDIR(st.st_mode)) {
-      struct archive_entry* o = archive_entry_new();
+      struct archive_entry* o = lazy_archive::archive_entry_new();
       EntryFree og{o};
-      archive_entry_set_pathname(o, (rel + "/.wh..wh..opq").c_str());
-      archive_entry_set_filetype(o, AE_IFREG);
-      archive_entry_set_perm(o, 0600);
-      archive_entry_set_size(o, 0);
+      lazy_archive::archive_entry_set_pathname(o, (rel + "/.wh..wh..opq").c_str());
+      lazy_archive::archive_entry_set_filetype(o, AE_IFREG);
+      lazy_archive::archive_entry_set_perm(o, 0600);
+      lazy_archive::archive_entry_set_size(o, 0);
       tar.entry(o, -1, c.path);
     }
   }

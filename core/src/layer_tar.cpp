@@ -1,7 +1,6 @@
 #include "hutch/layer_tar.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive_lazy.hpp"
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -93,8 +92,8 @@ void copy_file_data(int from, int to, off_t size, const std::string& what) {
 }
 
 struct ArchiveReader {
-  struct archive* a = archive_read_new();
-  ~ArchiveReader() { archive_read_free(a); }
+  struct archive* a = lazy_archive::archive_read_new();
+  ~ArchiveReader() { lazy_archive::archive_read_free(a); }
 };
 
 struct DeferredTimes {
@@ -107,7 +106,7 @@ class Applier {
   Applier(int root_fd, const ApplyOptions& opts) : root_(root_fd), opts_(opts) {}
 
   void apply(struct archive* a, struct archive_entry* e) {
-    std::string path = normalize(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+    std::string path = normalize(lazy_archive::archive_entry_pathname(e) ? lazy_archive::archive_entry_pathname(e) : "");
     std::string parent, base;
     split(path, parent, base);
     if (base.rfind(kWhiteoutPrefix, 0) == 0) {
@@ -122,27 +121,27 @@ class Applier {
                                              "leads outside, or a file); the layer is refused");
       throw system_error("cannot open the directory of " + path, errno);
     }
-    uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
-    gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
+    uid_t uid = static_cast<uid_t>(lazy_archive::archive_entry_uid(e));
+    gid_t gid = static_cast<gid_t>(lazy_archive::archive_entry_gid(e));
     if (opts_.squash_ownership) {
       uid = 0;
       gid = 0;
-    } else if (archive_entry_uid(e) >= static_cast<la_int64_t>(opts_.uid_count) ||
-               archive_entry_gid(e) >= static_cast<la_int64_t>(opts_.gid_count)) {
+    } else if (lazy_archive::archive_entry_uid(e) >= static_cast<la_int64_t>(opts_.uid_count) ||
+               lazy_archive::archive_entry_gid(e) >= static_cast<la_int64_t>(opts_.gid_count)) {
       throw Error(Errc::kInvalidInput,
-                  "\"" + path + "\" is owned by uid " + std::to_string(archive_entry_uid(e)) + " gid " +
-                      std::to_string(archive_entry_gid(e)) + ", outside the IDs this user namespace maps (uids 0-" +
+                  "\"" + path + "\" is owned by uid " + std::to_string(lazy_archive::archive_entry_uid(e)) + " gid " +
+                      std::to_string(lazy_archive::archive_entry_gid(e)) + ", outside the IDs this user namespace maps (uids 0-" +
                       std::to_string(opts_.uid_count - 1) + ", gids 0-" + std::to_string(opts_.gid_count - 1) +
                       "); give your user a subordinate range of at least 65536 IDs in /etc/subuid and /etc/subgid");
     }
-    mode_t mode = archive_entry_perm(e);
-    const char* hardlink = archive_entry_hardlink(e);
+    mode_t mode = lazy_archive::archive_entry_perm(e);
+    const char* hardlink = lazy_archive::archive_entry_hardlink(e);
     if (path.empty()) {  // the root itself: metadata only
       set_owner_mode(root_, "", uid, gid, mode, false);
       return;
     }
     created_.insert(path);
-    mode_t type = archive_entry_filetype(e);
+    mode_t type = lazy_archive::archive_entry_filetype(e);
     if (hardlink) {
       make_hardlink(pfd.fd, base, normalize(hardlink), path);
       return;
@@ -179,7 +178,7 @@ class Applier {
         break;
       }
       case AE_IFLNK: {
-        const char* target = archive_entry_symlink(e);
+        const char* target = lazy_archive::archive_entry_symlink(e);
         if (symlinkat(target ? target : "", pfd.fd, base.c_str()) != 0)
           throw system_error("cannot create symlink " + path, errno);
         set_owner_mode(pfd.fd, base, uid, gid, 0, true);
@@ -191,7 +190,7 @@ class Applier {
       case AE_IFBLK:
       case AE_IFIFO: {
         mode_t kind = type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO;
-        if (mknodat(pfd.fd, base.c_str(), kind | 0600, archive_entry_rdev(e)) != 0) {
+        if (mknodat(pfd.fd, base.c_str(), kind | 0600, lazy_archive::archive_entry_rdev(e)) != 0) {
           if ((errno == EPERM || errno == EACCES) && kind != S_IFIFO) {
             if (stats.skipped_devices++ == 0 && opts_.logger)
               opts_.logger->warn("skipping device nodes in the image (such as /" + path +
@@ -225,9 +224,9 @@ class Applier {
  private:
   static struct timespec entry_mtime(struct archive_entry* e) {
     struct timespec t {};
-    if (archive_entry_mtime_is_set(e)) {
-      t.tv_sec = archive_entry_mtime(e);
-      t.tv_nsec = archive_entry_mtime_nsec(e);
+    if (lazy_archive::archive_entry_mtime_is_set(e)) {
+      t.tv_sec = lazy_archive::archive_entry_mtime(e);
+      t.tv_nsec = lazy_archive::archive_entry_mtime_nsec(e);
     } else {
       t.tv_nsec = UTIME_OMIT;
     }
@@ -235,9 +234,9 @@ class Applier {
   }
   static struct timespec entry_atime(struct archive_entry* e) {
     struct timespec t {};
-    if (archive_entry_atime_is_set(e)) {
-      t.tv_sec = archive_entry_atime(e);
-      t.tv_nsec = archive_entry_atime_nsec(e);
+    if (lazy_archive::archive_entry_atime_is_set(e)) {
+      t.tv_sec = lazy_archive::archive_entry_atime(e);
+      t.tv_nsec = lazy_archive::archive_entry_atime_nsec(e);
     } else {
       return entry_mtime(e);
     }
@@ -274,8 +273,8 @@ class Applier {
     const char* name;
     const void* value;
     size_t size;
-    if (archive_entry_xattr_reset(e) == 0) return;
-    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    if (lazy_archive::archive_entry_xattr_reset(e) == 0) return;
+    while (lazy_archive::archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
       std::string_view n(name);
       if (n.rfind("trusted.overlay.", 0) == 0 || n.rfind("user.overlay.", 0) == 0) {
         if (opts_.logger) opts_.logger->debug("dropping overlay xattr " + std::string(n) + " of " + path + " from the layer");
@@ -294,10 +293,10 @@ class Applier {
     la_int64_t offset;
     off_t end = 0;
     for (;;) {
-      int r = archive_read_data_block(a, &buf, &size, &offset);
+      int r = lazy_archive::archive_read_data_block(a, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-        throw Error(Errc::kInvalidInput, "cannot read the data of \"" + path + "\": " + archive_error_string(a));
+        throw Error(Errc::kInvalidInput, "cannot read the data of \"" + path + "\": " + lazy_archive::archive_error_string(a));
       const char* p = static_cast<const char*>(buf);
       size_t done = 0;
       while (done < size) {
@@ -511,17 +510,17 @@ void remove_beneath(int dir_fd, const std::string& name) {
 
 ApplyStats apply_layer_tar(int root_fd, const std::filesystem::path& tar, const ApplyOptions& options) {
   ArchiveReader r;
-  archive_read_support_filter_all(r.a);
-  archive_read_support_format_tar(r.a);
-  if (archive_read_open_filename(r.a, tar.c_str(), 1 << 16) != ARCHIVE_OK)
-    throw Error(Errc::kInvalidInput, "cannot open layer " + tar.string() + ": " + archive_error_string(r.a));
+  lazy_archive::archive_read_support_filter_all(r.a);
+  lazy_archive::archive_read_support_format_tar(r.a);
+  if (lazy_archive::archive_read_open_filename(r.a, tar.c_str(), 1 << 16) != ARCHIVE_OK)
+    throw Error(Errc::kInvalidInput, "cannot open layer " + tar.string() + ": " + lazy_archive::archive_error_string(r.a));
   Applier applier(root_fd, options);
   struct archive_entry* e;
   for (;;) {
-    int rc = archive_read_next_header(r.a, &e);
+    int rc = lazy_archive::archive_read_next_header(r.a, &e);
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
-      throw Error(Errc::kInvalidInput, "layer " + tar.string() + " is not a valid tar: " + archive_error_string(r.a));
+      throw Error(Errc::kInvalidInput, "layer " + tar.string() + " is not a valid tar: " + lazy_archive::archive_error_string(r.a));
     applier.apply(r.a, e);
     applier.stats.entries++;
   }
@@ -537,18 +536,18 @@ std::string decompress_layer(int input_fd, const std::string& display_name, cons
   std::uint64_t total = 0;
   {
     ArchiveReader r;
-    archive_read_support_filter_all(r.a);
-    archive_read_support_format_raw(r.a);
+    lazy_archive::archive_read_support_filter_all(r.a);
+    lazy_archive::archive_read_support_format_raw(r.a);
     struct archive_entry* e;
-    if (archive_read_open_fd(r.a, input_fd, 1 << 16) != ARCHIVE_OK || archive_read_next_header(r.a, &e) != ARCHIVE_OK)
+    if (lazy_archive::archive_read_open_fd(r.a, input_fd, 1 << 16) != ARCHIVE_OK || lazy_archive::archive_read_next_header(r.a, &e) != ARCHIVE_OK)
       throw Error(Errc::kInvalidInput, display_name + " cannot be read: " +
-                                           (archive_error_string(r.a) ? archive_error_string(r.a) : "empty input") +
+                                           (lazy_archive::archive_error_string(r.a) ? lazy_archive::archive_error_string(r.a) : "empty input") +
                                            "; give a tar archive (plain, gzip, xz, bzip2 or zstd)");
     char buf[1 << 16];
     for (;;) {
-      la_ssize_t n = archive_read_data(r.a, buf, sizeof buf);
+      la_ssize_t n = lazy_archive::archive_read_data(r.a, buf, sizeof buf);
       if (n < 0)
-        throw Error(Errc::kInvalidInput, display_name + " is corrupt: " + archive_error_string(r.a));
+        throw Error(Errc::kInvalidInput, display_name + " is corrupt: " + lazy_archive::archive_error_string(r.a));
       if (n == 0) break;
       size_t done = 0;
       while (done < static_cast<size_t>(n)) {
@@ -566,15 +565,15 @@ std::string decompress_layer(int input_fd, const std::string& display_name, cons
   if (fsync(out.fd) != 0) throw system_error("cannot write " + output.string(), errno);
   // Is it a tar? Read every header (and skip the data) before anything is stored.
   ArchiveReader check;
-  archive_read_support_format_tar(check.a);
-  if (archive_read_open_filename(check.a, output.c_str(), 1 << 16) != ARCHIVE_OK)
-    throw Error(Errc::kInvalidInput, display_name + " is not a tar archive: " + archive_error_string(check.a));
+  lazy_archive::archive_read_support_format_tar(check.a);
+  if (lazy_archive::archive_read_open_filename(check.a, output.c_str(), 1 << 16) != ARCHIVE_OK)
+    throw Error(Errc::kInvalidInput, display_name + " is not a tar archive: " + lazy_archive::archive_error_string(check.a));
   struct archive_entry* e;
   for (;;) {
-    int rc = archive_read_next_header(check.a, &e);
+    int rc = lazy_archive::archive_read_next_header(check.a, &e);
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
-      throw Error(Errc::kInvalidInput, display_name + " is not a tar archive: " + archive_error_string(check.a));
+      throw Error(Errc::kInvalidInput, display_name + " is not a tar archive: " + lazy_archive::archive_error_string(check.a));
   }
   if (size) *size = total;
   return hash.hex();
