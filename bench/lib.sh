@@ -64,3 +64,42 @@ bench_child_script() {
     BENCH_CHILD_SCRIPT=$BENCH_CHILD_DIR/$(basename -- "$script")
   fi
 }
+
+# The root half of a bench that re-runs itself as RUN_AS: temp files the child writes its -o and
+# --json output to (appended to the caller's child_args), and a readable copy of the image
+# script when RUN_AS cannot read the repo (HUTCH_BENCH_MAKE_ROOTFS in the caller's child_env).
+# NAME names the temp files. Reads OUT, JSON_OUT, RUN_AS, REPO_ROOT; bench_child_end undoes it.
+bench_child_begin() {
+  local name=$1
+  child_out="" child_json="" mkimg=""
+  child_env=()
+  if [ -n "$OUT" ]; then
+    child_out=$(mktemp "/tmp/hutch-$name-bench-out.XXXXXX") || die "mktemp failed"
+    chown "$RUN_AS" "$child_out"
+    child_args+=(-o "$child_out")
+  fi
+  if [ -n "$JSON_OUT" ]; then
+    child_json=$(mktemp "/tmp/hutch-$name-bench-json.XXXXXX") || die "mktemp failed"
+    chown "$RUN_AS" "$child_json"
+    child_args+=(--json "$child_json")
+  fi
+  if ! runuser -u "$RUN_AS" -- test -r "$REPO_ROOT/scripts/make-busybox-rootfs.sh"; then
+    mkimg=$(mktemp "/tmp/hutch-$name-bench-mkimg.XXXXXX") || die "mktemp failed"
+    cp -- "$REPO_ROOT/scripts/make-busybox-rootfs.sh" "$mkimg"; chmod 0755 "$mkimg"
+    child_env+=(HUTCH_BENCH_MAKE_ROOTFS="$mkimg")
+  fi
+}
+
+# Copies what the child wrote to OUT and JSON_OUT, and removes the temp files.
+bench_child_end() {
+  [ -n "${mkimg:-}" ] && rm -f -- "$mkimg"
+  if [ -n "$child_out" ]; then
+    if [ -s "$child_out" ]; then cat -- "$child_out" >"$OUT" && note "wrote $OUT"; fi
+    rm -f -- "$child_out"
+  fi
+  if [ -n "$child_json" ]; then
+    if [ -s "$child_json" ]; then cat -- "$child_json" >"$JSON_OUT" && note "wrote $JSON_OUT"; fi
+    rm -f -- "$child_json"
+  fi
+  return 0
+}

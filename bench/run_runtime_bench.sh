@@ -169,41 +169,16 @@ if [ "$(id -u)" -eq 0 ]; then
   [ "$TMPFS_ROW" = 0 ] && child_args+=(--no-tmpfs)
   [ "$KEEP" = 1 ] && child_args+=(--keep)
   [ -n "$WORKDIR" ] && child_args+=(--workdir "$WORKDIR")
-  child_out="" child_json=""
-  if [ -n "$OUT" ]; then
-    child_out=$(mktemp /tmp/hutch-runtime-bench-out.XXXXXX) || die "mktemp failed"
-    chown "$RUN_AS" "$child_out"
-    child_args+=(-o "$child_out")
-  fi
-  if [ -n "$JSON_OUT" ]; then
-    child_json=$(mktemp /tmp/hutch-runtime-bench-json.XXXXXX) || die "mktemp failed"
-    chown "$RUN_AS" "$child_json"
-    child_args+=(--json "$child_json")
-  fi
+  bench_child_begin runtime
   bench_child_script "$SCRIPT" "$RUN_AS"
   child_script=$BENCH_CHILD_SCRIPT
-  # The image comes from the repo's script; the user must be able to read it.
-  child_env=()
-  if ! runuser -u "$RUN_AS" -- test -r "$REPO_ROOT/scripts/make-busybox-rootfs.sh"; then
-    mkimg=$(mktemp /tmp/hutch-runtime-bench-mkimg.XXXXXX) || die "mktemp failed"
-    cp -- "$REPO_ROOT/scripts/make-busybox-rootfs.sh" "$mkimg"; chmod 0755 "$mkimg"
-    child_env+=(HUTCH_BENCH_MAKE_ROOTFS="$mkimg")
-  fi
   note "running as $RUN_AS (uid $uid): runuser -u $RUN_AS -- bash $child_script ${child_args[*]}"
   # HUTCH_BENCH_VIA_ROOT tells the child that root started it; root's XDG_RUNTIME_DIR is never right.
   runuser -u "$RUN_AS" -- env -u XDG_RUNTIME_DIR -u BENCH_RUNS -u BENCH_CONCURRENCY -u BENCH_CONC_ROUNDS \
     HUTCH_BENCH_VIA_ROOT=1 "${child_env[@]}" bash "$child_script" "${child_args[@]}"
   rc=$?
   [ -n "$BENCH_CHILD_DIR" ] && rm -rf -- "$BENCH_CHILD_DIR"
-  [ -n "${mkimg:-}" ] && rm -f -- "$mkimg"
-  if [ -n "$child_out" ]; then
-    if [ -s "$child_out" ]; then cat -- "$child_out" >"$OUT" && note "wrote $OUT"; fi
-    rm -f -- "$child_out"
-  fi
-  if [ -n "$child_json" ]; then
-    if [ -s "$child_json" ]; then cat -- "$child_json" >"$JSON_OUT" && note "wrote $JSON_OUT"; fi
-    rm -f -- "$child_json"
-  fi
+  bench_child_end
   exit "$rc"
 fi
 

@@ -157,26 +157,9 @@ if [ "$(id -u)" -eq 0 ]; then
   [ "$SNAPSHOT" = 0 ] && child_args+=(--no-snapshot)
   [ "$KEEP" = 1 ] && child_args+=(--keep)
   [ -n "$WORKDIR" ] && child_args+=(--workdir "$WORKDIR")
-  child_out="" child_json=""
-  if [ -n "$OUT" ]; then
-    child_out=$(mktemp /tmp/hutch-storage-bench-out.XXXXXX) || die "mktemp failed"
-    chown "$RUN_AS" "$child_out"
-    child_args+=(-o "$child_out")
-  fi
-  if [ -n "$JSON_OUT" ]; then
-    child_json=$(mktemp /tmp/hutch-storage-bench-json.XXXXXX) || die "mktemp failed"
-    chown "$RUN_AS" "$child_json"
-    child_args+=(--json "$child_json")
-  fi
+  bench_child_begin storage
   bench_child_script "$SCRIPT" "$RUN_AS"
   child_script=$BENCH_CHILD_SCRIPT
-  # The image comes from the repo's script; the user must be able to read it.
-  child_env=()
-  if ! runuser -u "$RUN_AS" -- test -r "$REPO_ROOT/scripts/make-busybox-rootfs.sh"; then
-    mkimg=$(mktemp /tmp/hutch-storage-bench-mkimg.XXXXXX) || die "mktemp failed"
-    cp -- "$REPO_ROOT/scripts/make-busybox-rootfs.sh" "$mkimg"; chmod 0755 "$mkimg"
-    child_env+=(HUTCH_BENCH_MAKE_ROOTFS="$mkimg")
-  fi
   if [ "$FIX_FUSE" = 1 ]; then
     if [ -c /dev/fuse ]; then
       FUSE_MODE_SAVED=$(stat -c %a /dev/fuse)
@@ -199,15 +182,7 @@ if [ "$(id -u)" -eq 0 ]; then
   rc=$?
   restore_fuse
   [ -n "$BENCH_CHILD_DIR" ] && rm -rf -- "$BENCH_CHILD_DIR"
-  [ -n "${mkimg:-}" ] && rm -f -- "$mkimg"
-  if [ -n "$child_out" ]; then
-    if [ -s "$child_out" ]; then cat -- "$child_out" >"$OUT" && note "wrote $OUT"; fi
-    rm -f -- "$child_out"
-  fi
-  if [ -n "$child_json" ]; then
-    if [ -s "$child_json" ]; then cat -- "$child_json" >"$JSON_OUT" && note "wrote $JSON_OUT"; fi
-    rm -f -- "$child_json"
-  fi
+  bench_child_end
   exit "$rc"
 fi
 

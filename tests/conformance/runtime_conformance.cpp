@@ -86,19 +86,10 @@ std::string hex_caps(std::uint64_t mask) {
   return buf;
 }
 
-// The mask of /proc/self/status for capability names ("CAP_CHOWN", ...), numbered as
-// capabilities(7) does (the order of all_capabilities() is not the kernel's).
+// The mask of /proc/self/status for capability names ("CAP_CHOWN", ...): all_capabilities()
+// lists them by number, as capabilities(7) does.
 std::uint64_t cap_mask(const std::vector<std::string>& names) {
-  static const std::vector<std::string> by_number = {
-      "CAP_CHOWN",          "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",       "CAP_FSETID",
-      "CAP_KILL",           "CAP_SETGID",       "CAP_SETUID",          "CAP_SETPCAP",      "CAP_LINUX_IMMUTABLE",
-      "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",    "CAP_NET_RAW",      "CAP_IPC_LOCK",
-      "CAP_IPC_OWNER",      "CAP_SYS_MODULE",   "CAP_SYS_RAWIO",       "CAP_SYS_CHROOT",   "CAP_SYS_PTRACE",
-      "CAP_SYS_PACCT",      "CAP_SYS_ADMIN",    "CAP_SYS_BOOT",        "CAP_SYS_NICE",     "CAP_SYS_RESOURCE",
-      "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",         "CAP_LEASE",        "CAP_AUDIT_WRITE",
-      "CAP_AUDIT_CONTROL",  "CAP_SETFCAP",      "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",    "CAP_SYSLOG",
-      "CAP_WAKE_ALARM",     "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",     "CAP_PERFMON",      "CAP_BPF",
-      "CAP_CHECKPOINT_RESTORE"};
+  const std::vector<std::string>& by_number = all_capabilities();
   std::uint64_t m = 0;
   for (const auto& n : names)
     for (size_t i = 0; i < by_number.size(); ++i)

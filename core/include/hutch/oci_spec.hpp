@@ -126,7 +126,8 @@ struct SpecInputs {
 
 HUTCH_API nlohmann::json generate_spec(const SpecInputs& in);
 
-// docker's default capability set, and every capability the kernel knows ("CAP_...").
+// docker's default capability set, and every capability the kernel knows ("CAP_..."), the
+// latter in the kernel's numbering (index N is capability N).
 HUTCH_API const std::vector<std::string>& default_capabilities();
 HUTCH_API const std::vector<std::string>& all_capabilities();
 // The bounding set of a container: the default (or, privileged, all), with --cap-add and
