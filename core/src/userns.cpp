@@ -390,7 +390,10 @@ UsernsSession UsernsSession::enter(const fs::path& run_root, const Logger& logge
   }
   // Joining needs no plan (the ranges, NSS lookups, the helpers in PATH): only making the
   // namespace does. The holder's pid file says which mode it was made in.
-  ensure_private_dir(run_root, getuid());
+  // The caller's IDs, read before the join: inside, getuid() is 0.
+  const uid_t host_uid = getuid();
+  const gid_t host_gid = getgid();
+  ensure_private_dir(run_root, host_uid);
   const fs::path lock_path = run_root / "userns.lock";
   const fs::path pid_path = run_root / "userns.pid";
   s.member_ = FileLock(lock_path, FileLock::Mode::kShared);
@@ -409,8 +412,8 @@ UsernsSession UsernsSession::enter(const fs::path& run_root, const Logger& logge
     }
   }
   join_namespace(pf->pid);
-  setenv(kEnvHostUid, std::to_string(getuid()).c_str(), 1);
-  setenv(kEnvHostGid, std::to_string(getgid()).c_str(), 1);
+  setenv(kEnvHostUid, std::to_string(host_uid).c_str(), 1);
+  setenv(kEnvHostGid, std::to_string(host_gid).c_str(), 1);
   setenv(kEnvUsernsMode, pf->mode == static_cast<int>(UsernsMode::kSingleId) ? "single" : "full", 1);
   s.info_ = current();
   return s;
