@@ -1106,8 +1106,8 @@ std::optional<json> Engine::inspect_container(const std::string& name_or_id) {
                 {"NetworkMode", c.network},
                 {"AutoRemove", c.auto_remove},
                 {"ReadonlyRootfs", spec.contains("root") && spec["root"].value("readonly", false)},
-                {"CapAdd", json::array()},
-                {"Privileged", false}}},
+                {"CapBounding", process.contains("capabilities") ? process["capabilities"].value("bounding", json::array())
+                                                                  : json::array()}}},
               {"Mounts", mounts}};
 }
 
