@@ -165,12 +165,20 @@ Store::Staging::~Staging() {
 }
 
 Store::Staging Store::stage(const std::string& what) const {
-  fs::path dir = tmp_dir() / (what + "-" + random_hex(8));
-  fs::path lock_file = dir;
-  lock_file += ".lock";
-  FileLock lock(lock_file, FileLock::Mode::kExclusive);  // taken before the directory exists
-  if (::mkdir(dir.c_str(), 0700) != 0) throw_errno("cannot create " + dir.string());
-  return Staging(dir, std::move(lock));
+  for (;;) {
+    fs::path dir = tmp_dir() / (what + "-" + random_hex(8));
+    fs::path lock_file = dir;
+    lock_file += ".lock";
+    FileLock lock(lock_file, FileLock::Mode::kExclusive);  // taken before the directory exists
+    // clean_tmp removes a lone lock nobody holds: if it did so between our open and our
+    // flock, the lock we hold is on a file that is gone. Then start again under a new name.
+    struct stat held {}, named {};
+    if (::fstat(lock.fd(), &held) != 0 || ::stat(lock_file.c_str(), &named) != 0 || held.st_ino != named.st_ino ||
+        held.st_dev != named.st_dev)
+      continue;
+    if (::mkdir(dir.c_str(), 0700) != 0) throw_errno("cannot create " + dir.string());
+    return Staging(dir, std::move(lock));
+  }
 }
 
 template <typename T>
@@ -252,7 +260,20 @@ bool Store::clean_tmp() {
   bool found = false;
   std::error_code ec;
   for (fs::directory_iterator it(tmp_dir(), ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".lock") continue;
+    if (it->path().extension() == ".lock") {
+      // A lock with no staging area: its command died after taking it and before making the
+      // directory, or after removing the directory and before the lock. Nobody holds it.
+      fs::path area = it->path();
+      area.replace_extension();
+      std::error_code gone;
+      if (fs::exists(area, gone)) continue;  // handled with its directory
+      FileLock held = FileLock::try_lock(it->path(), FileLock::Mode::kExclusive);
+      if (!held.held()) continue;  // a live command about to make its directory
+      logger_.info("removing what an interrupted command left: " + it->path().string());
+      ::unlink(it->path().c_str());
+      found = true;
+      continue;
+    }
     fs::path lock_file = it->path();
     lock_file += ".lock";
     FileLock held = FileLock::try_lock(lock_file, FileLock::Mode::kExclusive);

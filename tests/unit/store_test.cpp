@@ -91,6 +91,23 @@ TEST(Store, StagingOfADeadProcessIsCleanedAndALiveOneKept) {
   EXPECT_TRUE(fs::exists(live.dir()));
 }
 
+// A command killed after taking its staging lock and before making the directory (or after
+// removing it and before the lock) leaves a lone lock file: the next clean-up removes it,
+// and leaves a lock someone holds.
+TEST(Store, ALoneLockOfADeadCommandIsRemovedAndAHeldOneKept) {
+  test::TempDir tmp;
+  Store st(tmp.path() / "s", quiet);
+  fs::path lone = st.tmp_dir() / "import-dead.lock";
+  { FileLock l(lone, FileLock::Mode::kExclusive); }  // taken and let go, no directory
+  fs::path held_file = st.tmp_dir() / "import-live.lock";
+  FileLock held(held_file, FileLock::Mode::kExclusive);
+  EXPECT_TRUE(st.clean_tmp()) << "a lone lock says a command died midway";
+  EXPECT_FALSE(fs::exists(lone));
+  EXPECT_TRUE(fs::exists(held_file));
+  auto staged = st.stage("after");  // staging still works after the clean-up
+  EXPECT_TRUE(fs::is_directory(staged.dir()));
+}
+
 TEST(Store, ConcurrentWritersUnderTheLockLoseNothing) {
   test::TempDir tmp;
   fs::path root = tmp.path() / "s";
