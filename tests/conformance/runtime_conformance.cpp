@@ -428,7 +428,7 @@ TEST_P(RuntimeConformance, WorkingDirectoryIsMadeWhenMissing) {
 TEST_P(RuntimeConformance, UserGroupAndAdditionalGroups) {
   if (!ids_mapped("/proc/self/uid_map", 1000, 1) || !ids_mapped("/proc/self/gid_map", 10, 1) ||
       !ids_mapped("/proc/self/gid_map", 1000, 1))
-    GTEST_SKIP() << "uid 1000 and gids 10, 1000 are not mapped in this namespace (single-ID mode)";
+    HUTCH_SKIP_OUTSIDE_CI("uid 1000 and gids 10, 1000 are not mapped in this namespace (single-ID mode)");
   SpecInputs in = sh("id -u; id -g; id -G; grep CapEff /proc/self/status");
   in.user.uid = 1000;
   in.user.gid = 1000;
@@ -712,7 +712,7 @@ TEST_P(RuntimeConformance, ShmSize) {
 TEST_P(RuntimeConformance, InitRunsAsPid1AndReapsOrphans) {
   fs::path init = init_binary();
   if (!fs::exists(init))
-    GTEST_SKIP() << init << " is not built yet (the hutch-init target of cli/); set HUTCH_CONFORMANCE_INIT";
+    HUTCH_SKIP_OUTSIDE_CI(init << " is not built yet (the hutch-init target of cli/); set HUTCH_CONFORMANCE_INIT");
   // The inner shell leaves an orphan (sleep 0.2), reparented to PID 1: once it has ended,
   // PID 1 must have reaped it, or it stays a zombie.
   SpecInputs in = sh("tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$; "
@@ -733,9 +733,9 @@ TEST_P(RuntimeConformance, InitRunsAsPid1AndReapsOrphans) {
 // ---- user namespace -----------------------------------------------------------------------------
 
 TEST_P(RuntimeConformance, UserNamespaceWithMaps) {
-  if (!rt_->capabilities().user_namespace_in_spec) GTEST_SKIP() << "the runtime says it does not do user namespaces";
+  if (!rt_->capabilities().user_namespace_in_spec) HUTCH_SKIP_OUTSIDE_CI("the runtime says it does not do user namespaces");
   if (!ids_mapped("/proc/self/uid_map", 1, 1000) || !ids_mapped("/proc/self/gid_map", 1, 1000))
-    GTEST_SKIP() << "IDs 1-1000 are not mapped in this namespace (single-ID mode): no map to give the container";
+    HUTCH_SKIP_OUTSIDE_CI("IDs 1-1000 are not mapped in this namespace (single-ID mode): no map to give the container");
   SpecInputs in = sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/mine; stat -c %u /tmp/mine");
   in.uid_mappings = {{0, 1, 1000}};
   in.gid_mappings = {{0, 1, 1000}};
