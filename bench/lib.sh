@@ -103,3 +103,24 @@ bench_child_end() {
   fi
   return 0
 }
+
+# JSON output helpers: a string literal, a number or null, a list of numbers.
+json_str() {
+  local s=$1
+  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
+  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+  printf '"%s"' "$s"
+}
+json_num() { [ -n "$1" ] && printf '%s' "$1" || printf 'null'; }
+json_list() { printf '[%s]' "$(printf '%s\n' $1 | paste -sd, -)"; }
+
+# Prints the report (the output of the bench's `report` function) and writes it to OUT.
+bench_write_report() {
+  local text=$1
+  printf '%s\n' "$text"
+  if [ -n "$OUT" ]; then
+    printf '%s\n' "$text" >"$OUT" || note "could not write $OUT"
+    [ -z "${HUTCH_BENCH_VIA_ROOT:-}" ] && note "wrote $OUT"
+  fi
+  return 0
+}

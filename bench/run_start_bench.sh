@@ -578,13 +578,6 @@ esac
 }
 
 # ---------------------------------------------------------------- JSON
-json_str() {  # -> a JSON string literal
-  local s=$1
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
-  printf '"%s"' "$s"
-}
-json_num() { [ -n "$1" ] && printf '%s' "$1" || printf 'null'; }
 if [ -n "$OUT" ]; then
   {
     printf '{\n'

@@ -697,20 +697,9 @@ report() {
   return 0
 }
 REPORT=$(report)
-printf '%s\n' "$REPORT"
-if [ -n "$OUT" ]; then
-  printf '%s\n' "$REPORT" >"$OUT" || note "could not write $OUT"
-  [ -z "${HUTCH_BENCH_VIA_ROOT:-}" ] && note "wrote $OUT"
-fi
+bench_write_report "$REPORT"
 
 # ---------------------------------------------------------------- JSON
-json_str() {  # -> a JSON string literal
-  local s=$1
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
-  printf '"%s"' "$s"
-}
-json_num() { [ -n "$1" ] && printf '%s' "$1" || printf 'null'; }
 if [ -n "$JSON_OUT" ]; then
   {
     printf '{\n'
