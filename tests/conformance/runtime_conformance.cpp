@@ -191,6 +191,20 @@ class RuntimeConformance : public ::testing::TestWithParam<RuntimeParam> {
     std::ofstream(bundle_ / "config.json") << spec.dump(1);
   }
 
+  // Core's spec for `true` with `edit` applied must be refused by create, with an error that
+  // contains `needle` and no container left behind.
+  void expect_refused(const std::function<void(json&)>& edit, const std::string& needle, const std::string& what) {
+    write_spec(inputs({"true"}), edit);
+    std::string id = new_id();
+    try {
+      rt_->create(id, bundle_, RuntimeIo{});
+      ADD_FAILURE() << what << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(rt_->state(id));
+  }
+
   // Creates, starts and waits for a container of `in`, its stdout and stderr on pipes.
   Outcome run(const SpecInputs& in, const std::function<void(json&)>& edit = {},
               std::chrono::seconds timeout = std::chrono::seconds(30)) {
@@ -378,15 +392,7 @@ TEST_P(RuntimeConformance, NotExecutableExits126) {
 
 TEST_P(RuntimeConformance, BadSpecIsAClearError) {
   // Core's spec for a container, with one thing wrong: no command.
-  write_spec(inputs({"true"}), [](json& spec) { spec["process"]["args"] = json::array(); });
-  std::string id = new_id();
-  try {
-    rt_->create(id, bundle_, RuntimeIo{});
-    ADD_FAILURE() << "an empty process.args was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("args"), std::string::npos) << e.what();
-  }
-  EXPECT_FALSE(rt_->state(id));
+  expect_refused([](json& spec) { spec["process"]["args"] = json::array(); }, "args", "an empty process.args");
 }
 
 TEST_P(RuntimeConformance, StdoutAndStderrAreTheGivenDescriptors) {
@@ -586,18 +592,12 @@ TEST_P(RuntimeConformance, SpecSeccompFilterIsLoaded) {
 }
 
 TEST_P(RuntimeConformance, BadSeccompIsAClearError) {
-  write_spec(inputs({"true"}), [](json& spec) {
-    spec["linux"]["seccomp"] = json::parse(R"({"defaultAction": "SCMP_ACT_ALLOW",
-      "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}, {"names": ["rmdir"], "action": "SCMP_ACT_SOMETIMES"}]})");
-  });
-  std::string id = new_id();
-  try {
-    rt_->create(id, bundle_, RuntimeIo{});
-    ADD_FAILURE() << "an unknown seccomp action was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("SCMP_ACT_SOMETIMES"), std::string::npos) << e.what();
-  }
-  EXPECT_FALSE(rt_->state(id));
+  expect_refused(
+      [](json& spec) {
+        spec["linux"]["seccomp"] = json::parse(R"({"defaultAction": "SCMP_ACT_ALLOW",
+          "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}, {"names": ["rmdir"], "action": "SCMP_ACT_SOMETIMES"}]})");
+      },
+      "SCMP_ACT_SOMETIMES", "an unknown seccomp action");
 }
 
 // ---- isolation --------------------------------------------------------------------------------
