@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <sstream>
 #include <cstdlib>
 #include <cstring>
 
@@ -92,6 +93,19 @@ std::string read_file(const fs::path& file) {
   }
   ::close(fd);
   return out;
+}
+
+fs::path find_program(const std::string& name) {
+  const char* env = std::getenv("PATH");
+  std::string path = env && *env ? env : "";
+  path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  std::stringstream ss(path);
+  for (std::string dir; std::getline(ss, dir, ':');) {
+    if (dir.empty()) continue;
+    fs::path p = fs::path(dir) / name;
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return {};
 }
 
 void write_file_atomic(const fs::path& file, const std::string& content, mode_t mode, Durability durability) {

@@ -78,20 +78,6 @@ unsigned long count_id_map(const std::string& map_text) {
 
 namespace {
 
-std::string find_in_path(const std::string& prog) {
-  const char* path = std::getenv("PATH");
-  std::string p = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
-  p += ":/usr/sbin:/sbin";
-  std::stringstream ss(p);
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (dir.empty()) continue;
-    std::string cand = dir + "/" + prog;
-    if (access(cand.c_str(), X_OK) == 0) return cand;
-  }
-  return "";
-}
-
 std::vector<IdRange> ranges_for(bool uids, const std::string& user, uid_t uid, std::string& source) {
 #ifdef HUTCH_HAVE_LIBSUBID
   // libsubid also serves the LDAP/SSSD sources that /etc/nsswitch.conf names for subid. It is
@@ -329,8 +315,8 @@ UsernsPlan plan_user_namespace() {
   char buf[4096];
   if (getpwuid_r(plan.uid, &pw, buf, sizeof buf, &res) == 0 && res) plan.user = res->pw_name;
   else plan.user = std::to_string(plan.uid);
-  plan.newuidmap = find_in_path("newuidmap");
-  plan.newgidmap = find_in_path("newgidmap");
+  plan.newuidmap = find_program("newuidmap").string();
+  plan.newgidmap = find_program("newgidmap").string();
   std::string src;
   plan.uid_ranges = ranges_for(true, plan.user, plan.uid, src);
   plan.gid_ranges = ranges_for(false, plan.user, plan.uid, plan.ranges_source);

@@ -30,6 +30,9 @@ HUTCH_API void make_dirs(const std::filesystem::path& dir, mode_t mode = 0755);
 HUTCH_API void ensure_private_dir(const std::filesystem::path& dir, uid_t uid);
 
 HUTCH_API std::string read_file(const std::filesystem::path& file);
+// An executable `name` in $PATH, then in the sbin and bin directories an unprivileged user's
+// PATH often lacks (Debian keeps newuidmap in /usr/bin but runc in /usr/sbin); empty if none.
+HUTCH_API std::filesystem::path find_program(const std::string& name);
 // Whether a write must survive a crash of the machine (fsync before the rename), or only be
 // atomic for readers: files made again whenever they are needed (a container's bundle, a
 // runtime's state under the run root, the metadata of a --rm container's filesystem).

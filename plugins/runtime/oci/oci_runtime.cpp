@@ -27,24 +27,19 @@ namespace {
 
 constexpr long kCgroup2Magic = 0x63677270;
 
-// A program name is looked up in PATH and then in the sbin directories an unprivileged
-// user's PATH often lacks (Debian puts runc in /usr/sbin).
-fs::path find_program(const std::string& name) {
+// A program name is looked up as core's find_program does (PATH, then the sbin directories
+// an unprivileged user's PATH often lacks: Debian puts runc in /usr/sbin); a path is taken as is.
+fs::path find_runtime(const std::string& name) {
   if (name.find('/') != std::string::npos) {
     if (::access(name.c_str(), X_OK) != 0)
       throw Error(Errc::kConfig, "the OCI runtime " + name + " cannot be run: " + std::strerror(errno));
     return fs::absolute(name);
   }
-  std::string path = getenv("PATH") ? getenv("PATH") : "";
-  path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  std::stringstream ss(path);
-  for (std::string dir; std::getline(ss, dir, ':');) {
-    if (dir.empty()) continue;
-    fs::path p = fs::path(dir) / name;
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  }
-  throw Error(Errc::kConfig, "the OCI runtime \"" + name + "\" is not installed (not found in PATH or the sbin directories); "
-                             "install it (Debian has crun and runc: apt-get install crun runc), or name a program with --runtime /path/to/runtime");
+  fs::path p = find_program(name);
+  if (p.empty())
+    throw Error(Errc::kConfig, "the OCI runtime \"" + name + "\" is not installed (not found in PATH or the sbin directories); "
+                               "install it (Debian has crun and runc: apt-get install crun runc), or name a program with --runtime /path/to/runtime");
+  return p;
 }
 
 // crun refuses a hybrid layout (v1 controllers plus a cgroup2 mount with controllers of its
@@ -92,7 +87,7 @@ class OciRuntime final : public RuntimeBackend {
   explicit OciRuntime(const PluginContext& ctx) : ctx_(ctx) {
     std::string name = ctx.config.value("binary", "");
     if (name.empty()) name = ctx.config.value("path", "crun");
-    program_ = find_program(name);
+    program_ = find_runtime(name);
     label_ = program_.filename().string();
     state_root_ = ctx.run_root / ("oci-" + label_);
     make_dirs(state_root_, 0700);
