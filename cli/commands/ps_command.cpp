@@ -22,7 +22,7 @@ class PsCommand final : public Command {
     std::vector<std::vector<std::string>> rows;
     if (!quiet_) rows.push_back({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"});
     for (const auto& c : all) {
-      if (!all_ && c.status != "running") continue;
+      if (!all_ && c.state.status != "running") continue;
       std::string id = no_trunc_ ? c.id : c.id.substr(0, 12);
       if (quiet_) {
         rows.push_back({id});
@@ -31,10 +31,10 @@ class PsCommand final : public Command {
       std::string cmd;
       for (const auto& a : c.command) cmd += (cmd.empty() ? "" : " ") + a;
       if (!no_trunc_ && cmd.size() > 20) cmd = cmd.substr(0, 17) + "...";
-      std::string up = human_ago(c.started_at);
+      std::string up = human_ago(c.state.started_at);
       if (up.size() > 4 && up.compare(up.size() - 4, 4, " ago") == 0) up.resize(up.size() - 4);
-      std::string status = c.status == "running"  ? "Up " + up
-                           : c.status == "exited" ? "Exited (" + std::to_string(c.exit_code) + ") " + human_ago(c.finished_at)
+      std::string status = c.state.status == "running"  ? "Up " + up
+                           : c.state.status == "exited" ? "Exited (" + std::to_string(c.state.exit_code) + ") " + human_ago(c.state.finished_at)
                                                   : "Created";
       rows.push_back({id, c.image_name, "\"" + cmd + "\"", human_ago(c.created), status, c.name});
     }

@@ -27,7 +27,7 @@ class SystemDfCommand final : public Command {
     DiskUsageReport r = ctx.engine().disk_usage();
     int active_images = 0, active_containers = 0;
     for (const auto& i : r.images) active_images += i.containers > 0;
-    for (const auto& c : r.containers) active_containers += c.container.status == "running";
+    for (const auto& c : r.containers) active_containers += c.container.state.status == "running";
     int active_volumes = 0;
     for (const auto& v : r.volumes) active_volumes += v.containers > 0;
     if (!verbose_) {
@@ -65,7 +65,7 @@ class SystemDfCommand final : public Command {
       if (cmd.size() > 20) cmd = cmd.substr(0, 17) + "...";
       rows.push_back({c.container.id.substr(0, 12), c.container.image_name, "\"" + cmd + "\"",
                       std::to_string(c.container.volumes.size()), compact_size(c.size),
-                      human_ago(c.container.created), c.container.status, c.container.name});
+                      human_ago(c.container.created), c.container.state.status, c.container.name});
     }
     print_table(rows);
     std::cout << "\nLocal Volumes space usage:\n\n";

@@ -353,8 +353,8 @@ void Engine::recover_once() {
   bool changed = false;
   std::vector<ContainerRecord> keep;
   for (auto& c : containers) {
-    bool alive = c.monitor_pid > 0 && process_start_time(c.monitor_pid) == c.monitor_start;
-    if ((c.status == "running" || c.status == "created") && !alive && c.monitor_pid > 0) {
+    bool alive = c.state.monitor_pid > 0 && process_start_time(c.state.monitor_pid) == c.state.monitor_start;
+    if ((c.state.status == "running" || c.state.status == "created") && !alive && c.state.monitor_pid > 0) {
       changed = true;
       logger_.info("container " + c.id.substr(0, 12) + " lost its hutch process; marking it exited");
       try {
@@ -369,10 +369,10 @@ void Engine::recover_once() {
         cleanup_container(c);
         continue;
       }
-      c.status = "exited";
-      c.exit_code = 137;
-      c.finished_at = now_rfc3339();
-      c.monitor_pid = 0;
+      c.state.status = "exited";
+      c.state.exit_code = 137;
+      c.state.finished_at = now_rfc3339();
+      c.state.monitor_pid = 0;
     }
     keep.push_back(c);
   }
@@ -481,7 +481,7 @@ std::vector<std::string> Engine::remove_image(const std::string& reference, bool
       keep.push_back(c);
       continue;
     }
-    bool running = c.status == "running" && process_start_time(c.monitor_pid) == c.monitor_start;
+    bool running = c.state.status == "running" && process_start_time(c.state.monitor_pid) == c.state.monitor_start;
     if (!force || running)
       throw Error(Errc::kInvalidInput, "image " + img->id.substr(0, 12) + " is in use by container " + c.id.substr(0, 12) +
                                            " (" + c.name + ")" + (running ? ", which is running" : "") +
@@ -840,8 +840,8 @@ int Engine::run(const RunOptions& o) {
     rec.runtime = config_.runtime.value;
     rec.network = o.network.empty() ? config_.network.value : o.network;
     rec.auto_remove = o.remove;
-    rec.monitor_pid = getpid();
-    rec.monitor_start = process_start_time(getpid());
+    rec.state.monitor_pid = getpid();
+    rec.state.monitor_start = process_start_time(getpid());
     rec.stop_signal = o.stop_signal.empty() ? icfg.stop_signal : o.stop_signal;
     for (auto& v : volume_mounts) {
       if (v.anonymous) v.volume = random_hex(32);
@@ -903,11 +903,11 @@ int Engine::run(const RunOptions& o) {
           }
     } else {
       set_status([&](ContainerRecord& c) {
-        c.status = started ? "exited" : "created";
-        c.exit_code = code;
-        c.finished_at = now_rfc3339();
-        c.monitor_pid = 0;
-        c.oom_killed = oom_killed;
+        c.state.status = started ? "exited" : "created";
+        c.state.exit_code = code;
+        c.state.finished_at = now_rfc3339();
+        c.state.monitor_pid = 0;
+        c.state.oom_killed = oom_killed;
       });
     }
   };
@@ -1033,10 +1033,10 @@ int Engine::run(const RunOptions& o) {
     }
     started = true;
     set_status([&](ContainerRecord& c) {
-        c.status = "running";
-        c.pid = pid;
+        c.state.status = "running";
+        c.state.pid = pid;
         c.command = rec.command;
-        c.started_at = now_rfc3339();
+        c.state.started_at = now_rfc3339();
       });
     code = wait_foreground(pid, signals.set(), pty.get(), o.interactive);
     net.detach(netreq);
@@ -1086,13 +1086,13 @@ std::optional<json> Engine::inspect_container(const std::string& name_or_id) {
               {"Path", c.command.empty() ? "" : c.command.front()},
               {"Args", c.command.size() > 1 ? json(std::vector<std::string>(c.command.begin() + 1, c.command.end())) : json::array()},
               {"State",
-               {{"Status", c.status},
-                {"Running", c.status == "running"},
-                {"ExitCode", c.exit_code},
-                {"OOMKilled", c.oom_killed},
-                {"Pid", c.status == "running" ? c.pid : 0},
-                {"StartedAt", c.started_at},
-                {"FinishedAt", c.finished_at}}},
+               {{"Status", c.state.status},
+                {"Running", c.state.status == "running"},
+                {"ExitCode", c.state.exit_code},
+                {"OOMKilled", c.state.oom_killed},
+                {"Pid", c.state.status == "running" ? c.state.pid : 0},
+                {"StartedAt", c.state.started_at},
+                {"FinishedAt", c.state.finished_at}}},
               {"Image", "sha256:" + c.image_id},
               {"ImageName", c.image_name},
               {"Config",
@@ -1115,9 +1115,9 @@ std::vector<ContainerRecord> Engine::list_containers() {
   auto lock = store().lock(FileLock::Mode::kShared);
   auto all = store().containers();
   for (auto& c : all)
-    if ((c.status == "running" || c.status == "created") && c.monitor_pid > 0 &&
-        process_start_time(c.monitor_pid) != c.monitor_start)
-      c.status = "exited";  // its hutch died; the next changing command records it
+    if ((c.state.status == "running" || c.state.status == "created") && c.state.monitor_pid > 0 &&
+        process_start_time(c.state.monitor_pid) != c.state.monitor_start)
+      c.state.status = "exited";  // its hutch died; the next changing command records it
   return all;
 }
 
@@ -1127,7 +1127,7 @@ void Engine::remove_container(const std::string& name_or_id, bool force) {
   recover_once();
   auto c = st.find_container(name_or_id);
   if (!c) throw Error(Errc::kNotFound, "no such container: " + name_or_id + " (see \"hutch ps -a\")");
-  bool running = c->status == "running" && c->monitor_pid > 0 && process_start_time(c->monitor_pid) == c->monitor_start;
+  bool running = c->state.status == "running" && c->state.monitor_pid > 0 && process_start_time(c->state.monitor_pid) == c->state.monitor_start;
   if (running && !force)
     throw Error(Errc::kInvalidInput, "container " + c->name + " is running; stop it first, or use \"hutch rm -f\"");
   if (running) {

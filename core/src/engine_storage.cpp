@@ -21,10 +21,10 @@ using nlohmann::json;
 namespace {
 
 bool monitor_alive(const ContainerRecord& c) {
-  return c.monitor_pid > 0 && process_start_time(c.monitor_pid) == c.monitor_start;
+  return c.state.monitor_pid > 0 && process_start_time(c.state.monitor_pid) == c.state.monitor_start;
 }
 
-bool is_running(const ContainerRecord& c) { return (c.status == "running" || c.status == "created") && monitor_alive(c); }
+bool is_running(const ContainerRecord& c) { return (c.state.status == "running" || c.state.status == "created") && monitor_alive(c); }
 
 // Files and directories the runtime makes only as targets of its mounts: not the
 // container's changes (docker keeps them in an init layer that diff and commit skip).

@@ -181,7 +181,7 @@ std::vector<ContainerRecord> users_of(const std::vector<ContainerRecord>& contai
 }
 
 bool monitor_alive(const ContainerRecord& c) {
-  return c.monitor_pid > 0 && process_start_time(c.monitor_pid) == c.monitor_start;
+  return c.state.monitor_pid > 0 && process_start_time(c.state.monitor_pid) == c.state.monitor_start;
 }
 
 // Copies the image's files at `destination` (resolved beneath `rootfs`: its symlinks cannot
@@ -293,7 +293,7 @@ void Engine::remove_volume(const std::string& name, bool force) {
       bool any_running = false;
       for (const auto& c : users) {
         names += (names.empty() ? "" : " ") + c.name;
-        any_running |= (c.status == "running" || c.status == "created") && monitor_alive(c);
+        any_running |= (c.state.status == "running" || c.state.status == "created") && monitor_alive(c);
       }
       if (!force)
         throw Error(Errc::kInvalidInput, "volume " + name + " is in use by container" + (users.size() > 1 ? "s " : " ") +

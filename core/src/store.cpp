@@ -39,6 +39,61 @@ void from_json(const json& j, ImageRecord& r) {
   r.size = j.value("size", std::uint64_t{0});
   r.created = j.value("created", "");
 }
+void to_json(json& j, const HealthConfig& h) {
+  j = json{{"test", h.test},         {"interval", h.interval}, {"timeout", h.timeout},
+           {"start_period", h.start_period}, {"retries", h.retries}, {"on_failure", h.on_failure}};
+}
+void from_json(const json& j, HealthConfig& h) {
+  h.test = j.value("test", std::vector<std::string>{});
+  h.interval = j.value("interval", h.interval);
+  h.timeout = j.value("timeout", h.timeout);
+  h.start_period = j.value("start_period", h.start_period);
+  h.retries = j.value("retries", h.retries);
+  h.on_failure = j.value("on_failure", h.on_failure);
+}
+void to_json(json& j, const ContainerState& s) {
+  j = json{{"status", s.status},
+           {"exit_code", s.exit_code},
+           {"pid", s.pid},
+           {"pid_start", s.pid_start},
+           {"monitor_pid", s.monitor_pid},
+           {"monitor_start", s.monitor_start},
+           {"started_at", s.started_at},
+           {"finished_at", s.finished_at},
+           {"oom_killed", s.oom_killed},
+           {"restart_count", s.restart_count},
+           {"stopped_by_user", s.stopped_by_user},
+           {"error", s.error}};
+  if (s.health) {
+    json log = json::array();
+    for (const auto& r : s.health->log)
+      log.push_back({{"start", r.start}, {"end", r.end}, {"exit_code", r.exit_code}, {"output", r.output}});
+    j["health"] = {{"status", s.health->status}, {"failing_streak", s.health->failing_streak}, {"log", log}};
+  }
+}
+void from_json(const json& j, ContainerState& s) {
+  s.status = j.value("status", "created");
+  s.exit_code = j.value("exit_code", 0);
+  s.pid = j.value("pid", 0);
+  s.pid_start = j.value("pid_start", 0ULL);
+  s.monitor_pid = j.value("monitor_pid", 0);
+  s.monitor_start = j.value("monitor_start", 0ULL);
+  s.started_at = j.value("started_at", "");
+  s.finished_at = j.value("finished_at", "");
+  s.oom_killed = j.value("oom_killed", false);
+  s.restart_count = j.value("restart_count", 0);
+  s.stopped_by_user = j.value("stopped_by_user", false);
+  s.error = j.value("error", "");
+  if (j.contains("health")) {
+    HealthState h;
+    const json& hj = j["health"];
+    h.status = hj.value("status", "");
+    h.failing_streak = hj.value("failing_streak", 0);
+    for (const auto& r : hj.value("log", json::array()))
+      h.log.push_back({r.value("start", ""), r.value("end", ""), r.value("exit_code", 0), r.value("output", "")});
+    s.health = h;
+  }
+}
 void to_json(json& j, const ContainerRecord& r) {
   j = json{{"id", r.id},
            {"name", r.name},
@@ -46,19 +101,22 @@ void to_json(json& j, const ContainerRecord& r) {
            {"image_name", r.image_name},
            {"command", r.command},
            {"created", r.created},
-           {"status", r.status},
-           {"exit_code", r.exit_code},
-           {"pid", r.pid},
            {"runtime", r.runtime},
            {"network", r.network},
            {"auto_remove", r.auto_remove},
-           {"started_at", r.started_at},
-           {"finished_at", r.finished_at},
-           {"monitor_pid", r.monitor_pid},
-           {"monitor_start", r.monitor_start},
-           {"oom_killed", r.oom_killed},
            {"stop_signal", r.stop_signal},
-           {"volumes", r.volumes}};
+           {"stop_timeout", r.stop_timeout},
+           {"volumes", r.volumes},
+           {"tty", r.tty},
+           {"interactive", r.interactive},
+           {"log_driver", r.log_driver},
+           {"log_opts", r.log_opts},
+           {"restart_policy", r.restart_policy},
+           {"restart_max", r.restart_max},
+           {"labels", r.labels},
+           {"annotations", r.annotations},
+           {"ports", r.ports}};
+  if (r.healthcheck) j["healthcheck"] = *r.healthcheck;
 }
 void from_json(const json& j, ContainerRecord& r) {
   r.id = j.at("id").get<std::string>();
@@ -67,19 +125,22 @@ void from_json(const json& j, ContainerRecord& r) {
   r.image_name = j.value("image_name", "");
   r.command = j.value("command", std::vector<std::string>{});
   r.created = j.value("created", "");
-  r.status = j.value("status", "created");
-  r.exit_code = j.value("exit_code", 0);
-  r.pid = j.value("pid", 0);
   r.runtime = j.value("runtime", "");
   r.network = j.value("network", "");
   r.auto_remove = j.value("auto_remove", false);
-  r.started_at = j.value("started_at", "");
-  r.finished_at = j.value("finished_at", "");
-  r.monitor_pid = j.value("monitor_pid", 0);
-  r.monitor_start = j.value("monitor_start", 0ULL);
-  r.oom_killed = j.value("oom_killed", false);
   r.stop_signal = j.value("stop_signal", "");
+  r.stop_timeout = j.value("stop_timeout", 10);
   r.volumes = j.value("volumes", std::vector<std::string>{});
+  r.tty = j.value("tty", false);
+  r.interactive = j.value("interactive", false);
+  r.log_driver = j.value("log_driver", "k8s-file");
+  r.log_opts = j.value("log_opts", std::vector<std::string>{});
+  r.restart_policy = j.value("restart_policy", "no");
+  r.restart_max = j.value("restart_max", 0);
+  r.labels = j.value("labels", std::map<std::string, std::string>{});
+  r.annotations = j.value("annotations", std::map<std::string, std::string>{});
+  r.ports = j.value("ports", std::vector<std::string>{});
+  if (j.contains("healthcheck")) r.healthcheck = j["healthcheck"].get<HealthConfig>();
 }
 
 unsigned long long process_start_time(pid_t pid) {
@@ -208,7 +269,53 @@ std::vector<LayerRecord> Store::layers() const { return load<LayerRecord>("layer
 void Store::save_layers(const std::vector<LayerRecord>& v) { save("layers.json", v); }
 std::vector<ImageRecord> Store::images() const { return load<ImageRecord>("images.json"); }
 void Store::save_images(const std::vector<ImageRecord>& v) { save("images.json", v); }
-std::vector<ContainerRecord> Store::containers() const { return load<ContainerRecord>("containers.json"); }
+std::vector<ContainerRecord> Store::containers() const {
+  auto all = load<ContainerRecord>("containers.json");
+  for (auto& c : all) c.state = container_state(c.id);
+  return all;
+}
+
+ContainerState Store::container_state(const std::string& id) const {
+  fs::path p = container_dir(id) / "state.json";
+  std::string text;
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};  // never started (or being made)
+  char buf[8192];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  try {
+    return json::parse(text).get<ContainerState>();
+  } catch (const json::exception& e) {
+    logger_.warn(p.string() + " is corrupt (" + e.what() + "); the container is shown as exited");
+    ContainerState s;
+    s.status = "exited";
+    s.error = "its state file was corrupt";
+    return s;
+  }
+}
+
+FileLock Store::lock_container_state(const std::string& id) const {
+  return FileLock(container_dir(id) / "state.lock", FileLock::Mode::kExclusive);
+}
+
+void Store::save_container_state(const std::string& id, const ContainerState& state, Durability durability) {
+  write_file_atomic(container_dir(id) / "state.json", json(state).dump() + "\n", 0600, durability);
+}
+
+ContainerState Store::update_container_state(const std::string& id, const std::function<void(ContainerState&)>& change,
+                                             Durability durability) {
+  auto lock = lock_container_state(id);
+  ContainerState s = container_state(id);
+  change(s);
+  save_container_state(id, s, durability);
+  return s;
+}
 void Store::save_containers(const std::vector<ContainerRecord>& v, Durability durability) {
   save("containers.json", v, durability);
 }

@@ -167,7 +167,7 @@ TEST_F(VolumeEngineTest, RemovalRefusesAVolumeInUseUnlessForced) {
   ContainerRecord c;
   c.id = std::string(64, 'c');
   c.name = "user1";
-  c.status = "exited";
+  c.state.status = "exited";
   c.volumes = {"x"};
   {
     auto lock = engine_->store().lock(FileLock::Mode::kExclusive);

@@ -51,6 +51,14 @@ class RuntimeBackend {
   virtual std::optional<RuntimeState> state(const std::string& id) = 0;
   virtual void kill(const std::string& id, int signal) = 0;
   virtual void remove(const std::string& id) = 0;  // the runc "delete"
+  // Runs `process` (an OCI process object: args, env, cwd, user, capabilities, rlimits,
+  // noNewPrivileges, terminal, ...) in the running container `id`: in its namespaces (its
+  // user namespace first, when it has one of its own), its root, its cgroup, under its seccomp
+  // filter unless the spec's process had none. With process.terminal, the terminal's master
+  // goes over io.console_socket as for create. Returns the process's pid as the caller sees it:
+  // a child of the caller or, reparented, of a subreaper caller; the caller reaps it. Errors
+  // as create's: a command not found is Errc 127-style (kNotFound), not executable 126.
+  virtual pid_t exec(const std::string& id, const nlohmann::json& process, const RuntimeIo& io) = 0;
 };
 
 }  // namespace hutch

@@ -15,7 +15,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -46,6 +48,49 @@ struct ImageRecord {
   std::string created;             // RFC 3339
 };
 
+// A container's healthcheck, as docker's HEALTHCHECK and --health-* say (durations in ns).
+struct HealthConfig {
+  std::vector<std::string> test;  // ["CMD", ...] | ["CMD-SHELL", "..."] | ["NONE"]
+  std::int64_t interval = 30'000'000'000;
+  std::int64_t timeout = 30'000'000'000;
+  std::int64_t start_period = 0;
+  int retries = 3;
+  std::string on_failure = "none";  // none, kill, restart, stop
+};
+
+struct HealthResult {
+  std::string start, end;  // RFC 3339
+  int exit_code = 0;
+  std::string output;
+};
+
+struct HealthState {
+  std::string status;  // starting, healthy, unhealthy
+  int failing_streak = 0;
+  std::vector<HealthResult> log;  // the last five
+};
+
+// What changes while a container lives: <root>/containers/<id>/state.json, written by its
+// monitor (and by stop, healthcheck run, recovery) under <root>/containers/<id>/state.lock.
+struct ContainerState {
+  std::string status = "created";  // created, running, paused, restarting, stopping, exited
+  int exit_code = 0;
+  pid_t pid = 0;                    // the container's init, as hutch sees it
+  unsigned long long pid_start = 0;
+  // The container's monitor: when it is gone, the container is not monitored any more.
+  pid_t monitor_pid = 0;
+  unsigned long long monitor_start = 0;
+  std::string started_at;
+  std::string finished_at;
+  bool oom_killed = false;          // the kernel's OOM killer ended it (cgroup memory events)
+  int restart_count = 0;
+  bool stopped_by_user = false;     // stop or kill: the restart policy does not apply
+  std::string error;                // why it could not start, or why its exit code is unknown
+  std::optional<HealthState> health;
+};
+
+// What a container is: <root>/containers.json, changed under the store's exclusive lock
+// (create, rename, remove). `state` is loaded from its state file beside it.
 struct ContainerRecord {
   std::string id;
   std::string name;
@@ -53,20 +98,23 @@ struct ContainerRecord {
   std::string image_name;
   std::vector<std::string> command;
   std::string created;
-  std::string status = "created";  // created, running, exited
-  int exit_code = 0;
-  pid_t pid = 0;
   std::string runtime;
   std::string network;
   bool auto_remove = false;
-  std::string started_at;
-  std::string finished_at;
-  // The hutch process that runs the container: when it is gone, so is the container.
-  pid_t monitor_pid = 0;
-  unsigned long long monitor_start = 0;
-  bool oom_killed = false;          // the kernel's OOM killer ended it (cgroup memory events)
   std::string stop_signal;          // --stop-signal, else the image's StopSignal; empty: SIGTERM
+  int stop_timeout = 10;            // --stop-timeout
   std::vector<std::string> volumes; // names of the named volumes it mounts
+  bool tty = false;                 // -t
+  bool interactive = false;         // -i: stdin kept open
+  std::string log_driver = "k8s-file";  // k8s-file, json-file, none, passthrough
+  std::vector<std::string> log_opts;    // max-size=10m, max-file=3, path=...
+  std::string restart_policy = "no";    // no, on-failure, always, unless-stopped
+  int restart_max = 0;                  // on-failure:N (0: no limit)
+  std::optional<HealthConfig> healthcheck;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::vector<std::string> ports;       // -p, as given (published by the network backend)
+  ContainerState state;
 };
 
 // The start time of a process (field 22 of /proc/PID/stat), 0 when there is none:
@@ -79,6 +127,10 @@ HUTCH_API void to_json(nlohmann::json& j, const ImageRecord& r);
 HUTCH_API void from_json(const nlohmann::json& j, ImageRecord& r);
 HUTCH_API void to_json(nlohmann::json& j, const ContainerRecord& r);
 HUTCH_API void from_json(const nlohmann::json& j, ContainerRecord& r);
+HUTCH_API void to_json(nlohmann::json& j, const ContainerState& s);
+HUTCH_API void from_json(const nlohmann::json& j, ContainerState& s);
+HUTCH_API void to_json(nlohmann::json& j, const HealthConfig& h);
+HUTCH_API void from_json(const nlohmann::json& j, HealthConfig& h);
 
 // The chain ID of a layer: sha256(parent chain ID + " " + diff ID), or the diff ID of a base.
 HUTCH_API std::string chain_id(const std::string& parent_chain_id_hex, const std::string& diff_id);
@@ -122,10 +174,20 @@ class HUTCH_API Store {
   void save_layers(const std::vector<LayerRecord>& layers);
   std::vector<ImageRecord> images() const;
   void save_images(const std::vector<ImageRecord>& images);
+  // The records, each with its state file read in.
   std::vector<ContainerRecord> containers() const;
-  // kVolatile for the changes that recovery makes good if a crash loses them (a --rm
-  // container's status, its removal): its record itself is written kSynced.
+  // Writes the records (not their states). kVolatile for the changes that recovery makes good
+  // if a crash loses them (a --rm container's removal): its creation is written kSynced.
   void save_containers(const std::vector<ContainerRecord>& containers, Durability durability = Durability::kSynced);
+
+  // A container's state (its record's `state`), read without a lock: it is replaced atomically.
+  ContainerState container_state(const std::string& id) const;
+  // Read, change and write a container's state under its state lock. Returns the new state.
+  ContainerState update_container_state(const std::string& id, const std::function<void(ContainerState&)>& change,
+                                        Durability durability = Durability::kSynced);
+  FileLock lock_container_state(const std::string& id) const;
+  void save_container_state(const std::string& id, const ContainerState& state,
+                            Durability durability = Durability::kSynced);
 
   // Finds an image by name (as parse_image_ref normalises it), full ID or unique ID prefix.
   std::optional<ImageRecord> find_image(const std::string& reference) const;

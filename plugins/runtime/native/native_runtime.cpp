@@ -262,6 +262,10 @@ class NativeRuntime final : public RuntimeBackend {
     if (::kill(s->pid, signal) != 0 && errno != ESRCH) throw_errno("cannot signal container " + id);
   }
 
+  pid_t exec(const std::string& id, const json&, const RuntimeIo&) override {
+    throw Error(Errc::kRuntime, "exec into " + id + " is not implemented yet");
+  }
+
   void remove(const std::string& id) override {
     auto s = state(id);
     if (s && s->status != "stopped") ::kill(s->pid, SIGKILL);

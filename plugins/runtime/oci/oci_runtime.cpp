@@ -166,6 +166,10 @@ class OciRuntime final : public RuntimeBackend {
     if (o.code != 0 && state(id) && state(id)->status != "stopped") throw Error(Errc::kRuntime, o.error);
   }
 
+  pid_t exec(const std::string& id, const json&, const RuntimeIo&) override {
+    throw Error(Errc::kRuntime, "exec into " + id + " is not implemented yet");
+  }
+
   void remove(const std::string& id) override {
     Outcome o = invoke({"delete", "--force", id}, {}, true);
     if (o.code != 0 && state(id)) throw Error(Errc::kRuntime, o.error);
