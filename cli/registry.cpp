@@ -27,6 +27,22 @@ std::unique_ptr<Command> make_run_command();
 std::unique_ptr<Command> make_tag_command();
 std::unique_ptr<Command> make_unshare_command();
 std::unique_ptr<Command> make_version_command();
+std::unique_ptr<Command> make_create_command();
+std::unique_ptr<Command> make_start_command();
+std::unique_ptr<Command> make_stop_command();
+std::unique_ptr<Command> make_restart_command();
+std::unique_ptr<Command> make_kill_command();
+std::unique_ptr<Command> make_wait_command();
+std::unique_ptr<Command> make_attach_command();
+std::unique_ptr<Command> make_exec_command();
+std::unique_ptr<Command> make_logs_command();
+std::unique_ptr<Command> make_rename_command();
+std::unique_ptr<Command> make_top_command();
+std::unique_ptr<Command> make_pause_command();
+std::unique_ptr<Command> make_unpause_command();
+std::unique_ptr<Command> make_port_command();
+std::unique_ptr<Command> make_healthcheck_run_command();
+std::unique_ptr<Command> make_container_prune_command();
 
 std::vector<std::unique_ptr<Command>> make_all_commands() {
   std::vector<std::unique_ptr<Command>> c;
@@ -55,6 +71,22 @@ std::vector<std::unique_ptr<Command>> make_all_commands() {
   c.push_back(make_volume_inspect_command());
   c.push_back(make_volume_rm_command());
   c.push_back(make_volume_prune_command());
+  c.push_back(make_create_command());
+  c.push_back(make_start_command());
+  c.push_back(make_stop_command());
+  c.push_back(make_restart_command());
+  c.push_back(make_kill_command());
+  c.push_back(make_wait_command());
+  c.push_back(make_attach_command());
+  c.push_back(make_exec_command());
+  c.push_back(make_logs_command());
+  c.push_back(make_rename_command());
+  c.push_back(make_top_command());
+  c.push_back(make_pause_command());
+  c.push_back(make_unpause_command());
+  c.push_back(make_port_command());
+  c.push_back(make_healthcheck_run_command());
+  c.push_back(make_container_prune_command());
   return c;
 }
 

@@ -16,6 +16,8 @@ pkgs=(
   uidmap
   # tests: a static busybox to make images from, peers to compare with
   busybox-static tar procps gzip xz-utils zstd util-linux passwd
+  # tests: a real terminal for run -it, attach and detach keys
+  tmux
   # benchmark peers
   podman runc crun fuse-overlayfs slirp4netns
 )

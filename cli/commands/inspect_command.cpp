@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "../command.hpp"
+#include "../go_template.hpp"
 
 namespace hutch::cli {
 namespace {
@@ -12,7 +13,8 @@ class InspectCommand final : public Command {
   std::string usage() const override { return "CONTAINER|IMAGE [...]"; }
   bool needs_user_namespace() const override { return false; }
   void add_options(po::options_description& o) override {
-    o.add_options()("type", po::value(&type_)->default_value(""), "what to inspect: container or image (default: a container of that name, else an image)");
+    o.add_options()("type", po::value(&type_)->default_value(""), "what to inspect: container or image (default: a container of that name, else an image)")(
+        "format,f", po::value(&format_), "a Go template ({{.Id}}, {{.State.Status}}, {{json .Config}}) or json");
   }
   void set_arguments(const std::vector<std::string>& a) override {
     if (a.empty()) usage_error("\"hutch inspect\" needs at least one container or image");
@@ -30,12 +32,19 @@ class InspectCommand final : public Command {
       if (type_ == "container") throw Error(Errc::kNotFound, "no such container: " + n + " (see \"hutch ps -a\")");
       out.push_back(ctx.engine().inspect_image(n));
     }
+    if (!format_.empty() && format_ != "json") {
+      GoTemplate t(format_);
+      std::vector<nlohmann::ordered_json> values;
+      for (const auto& v : out) values.push_back(nlohmann::ordered_json::parse(v.dump()));
+      std::cout << t.render(values) << std::flush;
+      return 0;
+    }
     std::cout << out.dump(4) << std::endl;
     return 0;
   }
 
  private:
-  std::string type_;
+  std::string type_, format_;
   std::vector<std::string> names_;
 };
 

@@ -12,7 +12,8 @@ class RmCommand final : public Command {
   std::string usage() const override { return "CONTAINER [CONTAINER...]"; }
   bool needs_user_namespace() const override { return true; }
   void add_options(po::options_description& o) override {
-    o.add_options()("force,f", po::bool_switch(&force_), "kill and remove running containers too");
+    o.add_options()("force,f", po::bool_switch(&force_), "kill and remove running containers too")(
+        "volumes,v", po::bool_switch(&volumes_), "remove its anonymous volumes too");
   }
   void set_arguments(const std::vector<std::string>& a) override {
     if (a.empty()) usage_error("\"hutch rm\" needs at least one container");
@@ -22,7 +23,7 @@ class RmCommand final : public Command {
     int rc = 0;
     for (const auto& n : names_) {
       try {
-        ctx.engine().remove_container(n, force_);
+        ctx.engine().remove_container(n, force_, volumes_);
         std::cout << n << "\n";
       } catch (const Error& e) {
         std::cout.flush();
@@ -35,7 +36,7 @@ class RmCommand final : public Command {
   }
 
  private:
-  bool force_ = false;
+  bool force_ = false, volumes_ = false;
   std::vector<std::string> names_;
 };
 

@@ -85,7 +85,8 @@ void apply_table(Config& c, const toml::table& root, const std::string& src) {
   check_keys(src, root, "", {"engine", "storage", "network", "plugins"});
   if (auto n = root.get("engine")) {
     const auto& t = as_table(src, "engine", *n);
-    check_keys(src, t, "engine", {"runtime", "log_level", "plugin_dirs", "require_limits", "cgroup_parent", "init_path"});
+    check_keys(src, t, "engine", {"runtime", "log_level", "plugin_dirs", "require_limits", "cgroup_parent", "init_path",
+                              "log_driver"});
     if (auto v = t.get("runtime")) {
       // A runtime is a plugin name (native, crun, runc) or the absolute path of an OCI runtime.
       std::string r = get_string(src, "runtime", *v);
@@ -98,6 +99,12 @@ void apply_table(Config& c, const toml::table& root, const std::string& src) {
     }
     if (auto v = t.get("cgroup_parent")) c.cgroup_parent = get_path(src, "cgroup_parent", *v).string();
     if (auto v = t.get("init_path")) c.init_path = get_path(src, "init_path", *v);
+    if (auto v = t.get("log_driver")) {
+      std::string d = get_string(src, "log_driver", *v);
+      if (d != "k8s-file" && d != "json-file" && d != "none")
+        fail(src, *v, "log_driver \"" + d + "\" is not one of k8s-file, json-file, none");
+      c.log_driver = d;
+    }
     if (auto v = t.get("log_level")) {
       std::string s = get_string(src, "log_level", *v);
       if (!parse_log_level(s, c.log_level))

@@ -20,7 +20,9 @@
 #include "hutch/layer_tar.hpp"
 #include "hutch/oci_spec.hpp"
 #include "engine_internal.hpp"
+#include "attach.hpp"
 #include "foreground.hpp"
+#include "hutch/container_log.hpp"
 
 namespace hutch {
 namespace fs = std::filesystem;
@@ -348,35 +350,42 @@ void Engine::recover_once() {
   // Every command that adds blobs or layers stages its work in tmp/ and writes records
   // before it lets go of the lock: a leftover there means one died between the two.
   if (interrupted) collect_unreferenced();
-  // Containers whose hutch process died (kill -9, a reboot): stopped, or gone if --rm.
+  // Containers whose monitor died (kill -9, a reboot) and whose process is gone too: exited,
+  // or removed if --rm. One whose process still runs is left alone (ps shows it running;
+  // "rm -f" ends it).
   auto containers = store().containers();
-  bool changed = false;
+  bool removed = false;
   std::vector<ContainerRecord> keep;
   for (auto& c : containers) {
-    bool alive = c.state.monitor_pid > 0 && process_start_time(c.state.monitor_pid) == c.state.monitor_start;
-    if ((c.state.status == "running" || c.state.status == "created") && !alive && c.state.monitor_pid > 0) {
-      changed = true;
-      logger_.info("container " + c.id.substr(0, 12) + " lost its hutch process; marking it exited");
-      try {
-        runtime(c.runtime).remove(c.id);
-      } catch (const Error&) {
-      }
-      try {
-        storage().unmount(c.id);
-      } catch (const Error&) {
-      }
-      if (c.auto_remove) {
-        cleanup_container(c);
-        continue;
-      }
-      c.state.status = "exited";
-      c.state.exit_code = 137;
-      c.state.finished_at = now_rfc3339();
-      c.state.monitor_pid = 0;
+    const ContainerState& s = c.state;
+    bool monitor_alive = s.monitor_pid > 0 && process_start_time(s.monitor_pid) == s.monitor_start;
+    bool process_alive = s.pid > 0 && s.pid_start != 0 && process_start_time(s.pid) == s.pid_start;
+    bool was_active = s.status != "exited" && s.monitor_pid > 0;
+    if (!was_active || monitor_alive || (s.status != "restarting" && s.status != "created" && process_alive)) {
+      keep.push_back(c);
+      continue;
     }
+    logger_.info("container " + c.id.substr(0, 12) + " lost its monitor; marking it exited");
+    try {
+      runtime(c.runtime).remove(c.id);
+    } catch (const Error&) {
+    }
+    try {
+      storage().unmount(c.id);
+    } catch (const Error&) {
+    }
+    if (c.auto_remove) {
+      cleanup_container(c);
+      removed = true;
+      continue;
+    }
+    ContainerState dead = live_state(c);
+    dead.finished_at = now_rfc3339();
+    dead.monitor_pid = 0;
+    store().save_container_state(c.id, dead);
     keep.push_back(c);
   }
-  if (changed) store().save_containers(keep);
+  if (removed) store().save_containers(keep);
 }
 
 ImageRecord Engine::import_image(int fd, const std::string& display_name, const std::string& reference,
@@ -673,7 +682,7 @@ void check_maps_fit(const std::vector<IdMap>& maps, unsigned long count, const c
 
 }  // namespace
 
-int Engine::run(const RunOptions& o) {
+ContainerRecord Engine::create_container(const RunOptions& o) {
   Store& st = store();
   if (!o.workdir.empty() && o.workdir[0] != '/')
     throw Error(Errc::kUsage, "the working directory \"" + o.workdir + "\" must be an absolute path");
@@ -810,11 +819,27 @@ int Engine::run(const RunOptions& o) {
     }
   }
 
+  // What the monitor does with it: its log, restart policy, healthcheck.
+  ContainerRecord rec;
+  rec.tty = o.tty;
+  rec.interactive = o.interactive;
+  rec.log_driver = o.log_driver.empty() ? config_.log_driver : o.log_driver;
+  rec.log_opts = o.log_opts;
+  parse_log_config(rec.log_driver, rec.log_opts, "ctr.log");  // bad values fail here
+  if (rec.log_driver == "passthrough")
+    throw Error(Errc::kUsage, "--log-driver passthrough hands the container your own stdio, which a monitor that outlives "
+                              "\"hutch\" cannot do; use k8s-file, json-file or none");
+  detail::parse_restart_policy(o.restart, rec);
+  if (rec.restart_policy != "no" && o.remove)
+    throw Error(Errc::kUsage, "--restart " + o.restart + " and --rm cannot be combined: a container that is removed when it ends cannot be restarted");
+  rec.labels = detail::parse_labels(o.labels, o.label_files, "--label");
+  rec.annotations = detail::parse_labels(o.annotations, {}, "--annotation");
+  if (o.stop_timeout) rec.stop_timeout = *o.stop_timeout;
+  if (!o.detach_keys.empty()) attach::parse_detach_keys(o.detach_keys);
+
   NetworkBackend& net = network(o.network);
-  RuntimeBackend& rt = runtime();
   StorageDriver& sd = storage();
 
-  ContainerRecord rec;
   ImageRecord image;
   ImageConfig icfg;
   {
@@ -823,7 +848,9 @@ int Engine::run(const RunOptions& o) {
     auto img = st.find_image(o.image);
     if (!img) throw Error(Errc::kNotFound, "no such image: " + o.image + " (see \"hutch images\", or \"hutch import\" one)");
     image = *img;
-    icfg = parse_image_config(json::parse(st.read_blob("sha256:" + image.id)));
+    json image_config = json::parse(st.read_blob("sha256:" + image.id));
+    icfg = parse_image_config(image_config);
+    rec.healthcheck = detail::healthcheck_for(o, image_config);
     auto containers = st.containers();
     if (!o.name.empty()) {
       for (const auto& c : containers)
@@ -840,11 +867,20 @@ int Engine::run(const RunOptions& o) {
     rec.runtime = config_.runtime.value;
     rec.network = o.network.empty() ? config_.network.value : o.network;
     rec.auto_remove = o.remove;
-    rec.state.monitor_pid = getpid();
-    rec.state.monitor_start = process_start_time(getpid());
     rec.stop_signal = o.stop_signal.empty() ? icfg.stop_signal : o.stop_signal;
+    if (o.entrypoint) {
+      rec.command = parse_entrypoint(*o.entrypoint);
+      rec.command.insert(rec.command.end(), o.command.begin(), o.command.end());
+    } else {
+      rec.command = icfg.entrypoint;
+      const auto& cmd = o.command.empty() ? icfg.cmd : o.command;
+      rec.command.insert(rec.command.end(), cmd.begin(), cmd.end());
+    }
+    if (rec.command.empty())
+      throw Error(Errc::kUsage, "no command given for image " + o.image +
+                                    ", and it has no CMD or ENTRYPOINT; give one after the image name");
     for (auto& v : volume_mounts) {
-      if (v.anonymous) v.volume = random_hex(32);
+      if (v.anonymous) v.volume = random_hex(32), rec.anonymous_volumes.push_back(v.volume);
       if (!v.volume.empty()) rec.volumes.push_back(v.volume);
     }
     make_dirs(st.container_dir(rec.id), 0700);
@@ -855,6 +891,8 @@ int Engine::run(const RunOptions& o) {
       throw std::move(e.with_context("creating the filesystem of container " + rec.name));
     }
     containers.push_back(rec);
+    // A --rm container's records need no fsync: recovery removes it after a crash anyway.
+    st.save_container_state(rec.id, rec.state, o.remove ? Durability::kVolatile : Durability::kSynced);
     st.save_containers(containers);
   }
   if (limits.any()) {
@@ -862,59 +900,7 @@ int Engine::run(const RunOptions& o) {
     in.cgroups_path = container_cgroup_path(cgroups, rec.id);
   }
 
-  // A --rm container's later changes need no fsync: if a crash loses one, recovery finds the
-  // record with its hutch process gone and removes it all the same.
-  const Durability later = o.remove ? Durability::kVolatile : Durability::kSynced;
-  auto set_status = [&](const std::function<void(ContainerRecord&)>& change) {
-    auto lock = st.lock(FileLock::Mode::kExclusive);
-    auto containers = st.containers();
-    for (auto& c : containers)
-      if (c.id == rec.id) change(c);
-    st.save_containers(containers, later);
-  };
-  bool oom_killed = false;
-  auto finish = [&](int code, bool started) {
-    if (!in.cgroups_path.empty()) oom_killed = cgroup_oom_killed(cgroups, in.cgroups_path);
-    try {
-      rt.remove(rec.id);
-    } catch (const Error&) {
-    }
-    try {
-      sd.unmount(rec.id);
-    } catch (const Error& e) {
-      logger_.warn("cannot unmount the filesystem of container " + rec.name + ": " + e.what());
-    }
-    if (o.remove) {
-      {
-        auto lock = st.lock(FileLock::Mode::kExclusive);
-        cleanup_container(rec);
-        auto containers = st.containers();
-        containers.erase(std::remove_if(containers.begin(), containers.end(),
-                                        [&](const ContainerRecord& c) { return c.id == rec.id; }),
-                         containers.end());
-        st.save_containers(containers, later);
-      }
-      // Anonymous volumes go with a --rm container, as in docker.
-      for (const auto& v : volume_mounts)
-        if (v.anonymous) try {
-            remove_volume(v.volume, false);
-          } catch (const Error& e) {
-            logger_.warn("cannot remove the anonymous volume " + v.volume + ": " + e.what());
-          }
-    } else {
-      set_status([&](ContainerRecord& c) {
-        c.state.status = started ? "exited" : "created";
-        c.state.exit_code = code;
-        c.state.finished_at = now_rfc3339();
-        c.state.monitor_pid = 0;
-        c.state.oom_killed = oom_killed;
-      });
-    }
-  };
-
   NetworkRequest netreq{rec.id, rec.network};
-  int code = 125;
-  bool started = false;
   try {
     fs::path bundle = st.container_dir(rec.id);
     fs::path rootfs = sd.mount(rec.id);
@@ -948,26 +934,13 @@ int Engine::run(const RunOptions& o) {
         in.user.additional_gids.push_back(gid);
     }
     in.hostname = o.hostname.empty() ? rec.id.substr(0, 12) : o.hostname;
-    std::vector<std::string> args;
-    if (o.entrypoint) {
-      args = parse_entrypoint(*o.entrypoint);
-      args.insert(args.end(), o.command.begin(), o.command.end());
-    } else {
-      args = icfg.entrypoint;
-      const auto& cmd = o.command.empty() ? icfg.cmd : o.command;
-      args.insert(args.end(), cmd.begin(), cmd.end());
-    }
-    if (args.empty())
-      throw Error(Errc::kUsage, "no command given for image " + o.image +
-                                    ", and it has no CMD or ENTRYPOINT; give one after the image name");
-    rec.command = args;
-    in.args = args;
+    in.args = rec.command;
     in.env = merge_env(icfg.env, extra_env, in.hostname, in.user.home, o.tty);
     in.cwd = o.workdir.empty() ? (icfg.working_dir.empty() ? "/" : icfg.working_dir) : o.workdir;
     in.network = net.plan(netreq);
     // /etc/hostname, /etc/hosts and /etc/resolv.conf are the container's own, bind-mounted.
-    // The bundle is written anew for every start: atomic for readers, no fsync.
-    constexpr auto kBundle = Durability::kVolatile;
+    // A --rm container's bundle needs no fsync: it is not started again after a crash.
+    const auto kBundle = o.remove ? Durability::kVolatile : Durability::kSynced;
     write_file_atomic(bundle / "hostname", in.hostname + "\n", 0644, kBundle);
     std::string hosts = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n";
     std::string resolv;
@@ -991,65 +964,15 @@ int Engine::run(const RunOptions& o) {
                      {"/etc/hosts", bundle / "hosts"},
                      {"/etc/resolv.conf", bundle / "resolv.conf"}};
     write_file_atomic(bundle / "config.json", generate_spec(in).dump(1) + "\n", 0600, kBundle);
-
-    int devnull = -1;
-    RuntimeIo io;
-    std::unique_ptr<ConsoleSocket> console;
-    std::unique_ptr<Terminal> pty;
-    if (o.tty) {
-      console = std::make_unique<ConsoleSocket>(paths_.run_root / ("console-" + rec.id.substr(0, 12) + ".sock"));
-      io.console_socket = console->path();
-    } else if (!o.interactive) {
-      devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-      io.stdin_fd = devnull;
-    }
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    SignalForwarding signals;
-    pid_t pid = 0;
-    try {
-      pid = rt.create(rec.id, bundle, io);
-    } catch (Error& e) {
-      throw std::move(e.with_context("creating container " + rec.name));
-    }
-    if (devnull >= 0) ::close(devnull);
-    if (console) {
-      try {
-        pty = std::make_unique<Terminal>(console->receive_master(10000));
-      } catch (...) {
-        ::kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
-        throw;
-      }
-      console.reset();
-      if (o.interactive) pty->make_caller_raw();
-    }
-    try {
-      net.attach(netreq, pid);
-      rt.start(rec.id);
-    } catch (...) {
-      ::kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      throw;
-    }
-    started = true;
-    set_status([&](ContainerRecord& c) {
-        c.state.status = "running";
-        c.state.pid = pid;
-        c.command = rec.command;
-        c.state.started_at = now_rfc3339();
-      });
-    code = wait_foreground(pid, signals.set(), pty.get(), o.interactive);
-    net.detach(netreq);
-  } catch (Error& e) {
-    finish(125, started);
-    throw;
   } catch (...) {
-    finish(125, started);
+    try {
+      forget_container(rec);
+    } catch (const Error& e) {
+      logger_.warn("cannot remove the half-made container " + rec.name + ": " + e.what());
+    }
     throw;
   }
-  finish(code, started);
-  if (oom_killed) logger_.warn("container " + rec.name + " was killed for running out of memory (--memory " + o.memory + ")");
-  return code;
+  return rec;
 }
 
 std::optional<json> Engine::inspect_container(const std::string& name_or_id) {
@@ -1079,67 +1002,71 @@ std::optional<json> Engine::inspect_container(const std::string& name_or_id) {
     mounts.push_back(entry);
   }
   const json& process = spec.value("process", json::object());
-  auto args = process.value("args", std::vector<std::string>{});
+  const ContainerState& st = c.state;
+  json state = {{"Status", st.status},
+                {"Running", st.status == "running" || st.status == "paused"},
+                {"Paused", st.status == "paused"},
+                {"Restarting", st.status == "restarting"},
+                {"OOMKilled", st.oom_killed},
+                {"Dead", false},
+                {"Pid", st.status == "running" || st.status == "paused" ? st.pid : 0},
+                {"ExitCode", st.exit_code},
+                {"Error", st.error},
+                {"StartedAt", st.started_at},
+                {"FinishedAt", st.finished_at},
+                {"ConmonPid", st.monitor_pid}};
+  if (c.healthcheck) {
+    json log = json::array();
+    HealthState h = st.health.value_or(HealthState{"starting", 0, {}});
+    for (const auto& r : h.log)
+      log.push_back({{"Start", r.start}, {"End", r.end}, {"ExitCode", r.exit_code}, {"Output", r.output}});
+    state["Health"] = {{"Status", h.status}, {"FailingStreak", h.failing_streak}, {"Log", log}};
+  }
+  json health = nullptr;
+  if (c.healthcheck)
+    health = {{"Test", c.healthcheck->test},
+              {"Interval", c.healthcheck->interval},
+              {"Timeout", c.healthcheck->timeout},
+              {"StartPeriod", c.healthcheck->start_period},
+              {"Retries", c.healthcheck->retries}};
+  json ports = json::object();
+  for (const auto& p : c.ports) ports[p] = json::array();
+  json log_opts = json::object();
+  for (const auto& kv : c.log_opts) log_opts[kv.substr(0, kv.find('='))] = kv.find('=') == std::string::npos ? "" : kv.substr(kv.find('=') + 1);
   return json{{"Id", c.id},
               {"Name", c.name},
               {"Created", c.created},
               {"Path", c.command.empty() ? "" : c.command.front()},
               {"Args", c.command.size() > 1 ? json(std::vector<std::string>(c.command.begin() + 1, c.command.end())) : json::array()},
-              {"State",
-               {{"Status", c.state.status},
-                {"Running", c.state.status == "running"},
-                {"ExitCode", c.state.exit_code},
-                {"OOMKilled", c.state.oom_killed},
-                {"Pid", c.state.status == "running" ? c.state.pid : 0},
-                {"StartedAt", c.state.started_at},
-                {"FinishedAt", c.state.finished_at}}},
+              {"State", state},
               {"Image", "sha256:" + c.image_id},
               {"ImageName", c.image_name},
+              {"RestartCount", st.restart_count},
+              {"LogPath", (store().container_dir(c.id) / "ctr.log").string()},
               {"Config",
                {{"Hostname", spec.value("hostname", "")},
                 {"Env", process.value("env", json::array())},
                 {"Cmd", c.command},
+                {"Image", c.image_name},
                 {"WorkingDir", process.value("cwd", "/")},
-                {"StopSignal", c.stop_signal.empty() ? "SIGTERM" : c.stop_signal}}},
+                {"Labels", c.labels},
+                {"Annotations", c.annotations},
+                {"Tty", c.tty},
+                {"OpenStdin", c.interactive},
+                {"StopSignal", c.stop_signal.empty() ? "SIGTERM" : c.stop_signal},
+                {"StopTimeout", c.stop_timeout},
+                {"Healthcheck", health}}},
               {"HostConfig",
                {{"Runtime", c.runtime},
                 {"NetworkMode", c.network},
                 {"AutoRemove", c.auto_remove},
+                {"RestartPolicy", {{"Name", c.restart_policy}, {"MaximumRetryCount", c.restart_max}}},
+                {"LogConfig", {{"Type", c.log_driver}, {"Config", log_opts}}},
                 {"ReadonlyRootfs", spec.contains("root") && spec["root"].value("readonly", false)},
                 {"CapBounding", process.contains("capabilities") ? process["capabilities"].value("bounding", json::array())
                                                                   : json::array()}}},
+              {"NetworkSettings", {{"Ports", ports}}},
               {"Mounts", mounts}};
-}
-
-std::vector<ContainerRecord> Engine::list_containers() {
-  auto lock = store().lock(FileLock::Mode::kShared);
-  auto all = store().containers();
-  for (auto& c : all)
-    if ((c.state.status == "running" || c.state.status == "created") && c.state.monitor_pid > 0 &&
-        process_start_time(c.state.monitor_pid) != c.state.monitor_start)
-      c.state.status = "exited";  // its hutch died; the next changing command records it
-  return all;
-}
-
-void Engine::remove_container(const std::string& name_or_id, bool force) {
-  Store& st = store();
-  auto lock = st.lock(FileLock::Mode::kExclusive);
-  recover_once();
-  auto c = st.find_container(name_or_id);
-  if (!c) throw Error(Errc::kNotFound, "no such container: " + name_or_id + " (see \"hutch ps -a\")");
-  bool running = c->state.status == "running" && c->state.monitor_pid > 0 && process_start_time(c->state.monitor_pid) == c->state.monitor_start;
-  if (running && !force)
-    throw Error(Errc::kInvalidInput, "container " + c->name + " is running; stop it first, or use \"hutch rm -f\"");
-  if (running) {
-    try {
-      runtime(c->runtime).kill(c->id, SIGKILL);
-    } catch (const Error&) {
-    }
-  }
-  cleanup_container(*c);
-  auto all = st.containers();
-  all.erase(std::remove_if(all.begin(), all.end(), [&](const ContainerRecord& r) { return r.id == c->id; }), all.end());
-  st.save_containers(all);
 }
 
 }  // namespace hutch

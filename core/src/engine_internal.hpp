@@ -66,4 +66,15 @@ int parse_signal(const std::string& name);
 // The --init binary: [engine] init_path, the build tree's (for its own hutch), the installed one.
 std::filesystem::path find_init_binary(const Config& config);
 
+// A Go duration ("30s", "1m30s", "500ms", "2h"), in ns. Errors name the flag.
+std::int64_t parse_duration(const std::string& value, const std::string& flag);
+// --restart no|on-failure[:N]|always|unless-stopped into the record.
+void parse_restart_policy(const std::string& value, ContainerRecord& record);
+// -l/--label k=v (and --label-file lines), --annotation k=v.
+std::map<std::string, std::string> parse_labels(const std::vector<std::string>& values,
+                                                const std::vector<std::string>& files, const std::string& flag);
+// The container's healthcheck: the image's HEALTHCHECK with the --health-* flags over it;
+// none with --no-healthcheck or a test of NONE.
+std::optional<HealthConfig> healthcheck_for(const RunOptions& o, const nlohmann::json& image_config);
+
 }  // namespace hutch::detail

@@ -24,7 +24,11 @@ bool monitor_alive(const ContainerRecord& c) {
   return c.state.monitor_pid > 0 && process_start_time(c.state.monitor_pid) == c.state.monitor_start;
 }
 
-bool is_running(const ContainerRecord& c) { return (c.state.status == "running" || c.state.status == "created") && monitor_alive(c); }
+// Its monitor runs, or (the monitor killed) its process does.
+bool is_running(const ContainerRecord& c) {
+  return monitor_alive(c) || (c.state.status != "exited" && c.state.status != "created" && c.state.pid > 0 &&
+                              process_start_time(c.state.pid) == c.state.pid_start);
+}
 
 // Files and directories the runtime makes only as targets of its mounts: not the
 // container's changes (docker keeps them in an init layer that diff and commit skip).

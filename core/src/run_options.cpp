@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -390,6 +392,137 @@ fs::path find_init_binary(const Config& config) {
   if (::access(kInstallInitPath, X_OK) == 0) return kInstallInitPath;
   throw Error(Errc::kConfig, std::string("--init needs hutch-init, which is not installed at ") + kInstallInitPath +
                                  "; reinstall hutch, or set [engine] init_path in hutch.conf");
+}
+
+std::int64_t parse_duration(const std::string& value, const std::string& flag) {
+  auto bad = [&] {
+    return Error(Errc::kUsage, flag + " \"" + value + "\": expected a duration such as 30s, 1m30s, 500ms or 2h");
+  };
+  if (value.empty()) throw bad();
+  if (value == "0") return 0;
+  static const std::pair<const char*, double> units[] = {{"ns", 1},     {"us", 1e3},  {"µs", 1e3}, {"ms", 1e6},
+                                                         {"s", 1e9},    {"m", 60e9},  {"h", 3600e9}};
+  double total = 0;
+  std::size_t i = 0;
+  while (i < value.size()) {
+    std::size_t start = i;
+    while (i < value.size() && (std::isdigit(static_cast<unsigned char>(value[i])) || value[i] == '.')) ++i;
+    if (i == start) throw bad();
+    double number = std::stod(value.substr(start, i - start));
+    std::size_t best = 0;
+    double scale = 0;
+    for (const auto& [u, f] : units) {
+      std::size_t n = std::strlen(u);
+      if (value.compare(i, n, u) == 0 && n > best) best = n, scale = f;
+    }
+    // "m" must not swallow the "m" of "ms".
+    if (best == 1 && value.compare(i, 2, "ms") == 0) best = 2, scale = 1e6;
+    if (best == 0) throw bad();
+    total += number * scale;
+    i += best;
+  }
+  return static_cast<std::int64_t>(total);
+}
+
+void parse_restart_policy(const std::string& value, ContainerRecord& r) {
+  r.restart_policy = "no";
+  r.restart_max = 0;
+  if (value.empty() || value == "no") return;
+  std::string name = value.substr(0, value.find(':'));
+  std::string count = value.find(':') == std::string::npos ? "" : value.substr(value.find(':') + 1);
+  if (name == "on-failure") {
+    if (!count.empty()) {
+      if (count.find_first_not_of("0123456789") != std::string::npos || count.size() > 6)
+        throw Error(Errc::kUsage, "--restart \"" + value + "\": the maximum number of restarts must be a number (on-failure:3)");
+      r.restart_max = std::stoi(count);
+    }
+  } else if ((name == "always" || name == "unless-stopped") && count.empty()) {
+  } else {
+    throw Error(Errc::kUsage, "--restart \"" + value + "\": expected no, on-failure[:N], always or unless-stopped");
+  }
+  r.restart_policy = name;
+}
+
+std::map<std::string, std::string> parse_labels(const std::vector<std::string>& values,
+                                                const std::vector<std::string>& files, const std::string& flag) {
+  std::vector<std::string> all;
+  for (const auto& f : files) {
+    std::istringstream in(read_file(f));
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty() && line[0] != '#') all.push_back(line);
+  }
+  all.insert(all.end(), values.begin(), values.end());
+  std::map<std::string, std::string> out;
+  for (const auto& kv : all) {
+    auto eq = kv.find('=');
+    std::string k = kv.substr(0, eq);
+    if (k.empty()) throw Error(Errc::kUsage, flag + " \"" + kv + "\": expected KEY=VALUE");
+    out[k] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  return out;
+}
+
+std::optional<HealthConfig> healthcheck_for(const RunOptions& o, const nlohmann::json& image_config) {
+  bool flags = !o.health_cmd.empty() || !o.health_interval.empty() || !o.health_timeout.empty() ||
+               !o.health_start_period.empty() || o.health_retries || !o.health_on_failure.empty();
+  if (o.no_healthcheck) {
+    if (flags) throw Error(Errc::kUsage, "--no-healthcheck conflicts with the --health-* options");
+    return std::nullopt;
+  }
+  HealthConfig h;
+  bool have = false;
+  if (image_config.contains("config") && image_config["config"].contains("Healthcheck") &&
+      image_config["config"]["Healthcheck"].is_object()) {
+    const auto& j = image_config["config"]["Healthcheck"];
+    h.test = j.value("Test", std::vector<std::string>{});
+    // Go's time.Duration: ns; 0 means the default.
+    if (j.value("Interval", 0LL) > 0) h.interval = j.value("Interval", 0LL);
+    if (j.value("Timeout", 0LL) > 0) h.timeout = j.value("Timeout", 0LL);
+    if (j.value("StartPeriod", 0LL) > 0) h.start_period = j.value("StartPeriod", 0LL);
+    if (j.value("Retries", 0) > 0) h.retries = j.value("Retries", 0);
+    have = !h.test.empty();
+  }
+  if (!o.health_cmd.empty()) {
+    if (o.health_cmd[0] == '[') {
+      try {
+        auto arr = nlohmann::json::parse(o.health_cmd).get<std::vector<std::string>>();
+        h.test = {"CMD"};
+        h.test.insert(h.test.end(), arr.begin(), arr.end());
+      } catch (const nlohmann::json::exception&) {
+        throw Error(Errc::kUsage, "--health-cmd \"" + o.health_cmd + "\": not a JSON array of strings; give a shell command or [\"cmd\", \"arg\"]");
+      }
+    } else {
+      h.test = {"CMD-SHELL", o.health_cmd};
+    }
+    have = true;
+  }
+  auto positive = [&](const std::string& v, const char* flag, std::int64_t& into) {
+    if (v.empty()) return;
+    std::int64_t d = parse_duration(v, flag);
+    if (d < 1'000'000) throw Error(Errc::kUsage, std::string(flag) + " \"" + v + "\": must be at least 1ms");
+    into = d;
+  };
+  positive(o.health_interval, "--health-interval", h.interval);
+  positive(o.health_timeout, "--health-timeout", h.timeout);
+  if (!o.health_start_period.empty()) h.start_period = parse_duration(o.health_start_period, "--health-start-period");
+  if (o.health_retries) {
+    if (*o.health_retries < 1) throw Error(Errc::kUsage, "--health-retries must be at least 1");
+    h.retries = *o.health_retries;
+  }
+  if (!o.health_on_failure.empty()) {
+    if (o.health_on_failure != "none" && o.health_on_failure != "kill" && o.health_on_failure != "restart" &&
+        o.health_on_failure != "stop")
+      throw Error(Errc::kUsage, "--health-on-failure \"" + o.health_on_failure + "\": expected none, kill, restart or stop");
+    h.on_failure = o.health_on_failure;
+  }
+  if (!have) {
+    if (flags) throw Error(Errc::kUsage, "the --health-* options need a check: give --health-cmd (the image has no HEALTHCHECK)");
+    return std::nullopt;
+  }
+  if (h.test.empty() || h.test[0] == "NONE") return std::nullopt;
+  if (h.test[0] != "CMD" && h.test[0] != "CMD-SHELL")
+    throw Error(Errc::kInvalidInput, "the image's HEALTHCHECK test starts with \"" + h.test[0] + "\"; expected CMD, CMD-SHELL or NONE");
+  return h;
 }
 
 }  // namespace hutch::detail

@@ -107,6 +107,7 @@ void to_json(json& j, const ContainerRecord& r) {
            {"stop_signal", r.stop_signal},
            {"stop_timeout", r.stop_timeout},
            {"volumes", r.volumes},
+           {"anonymous_volumes", r.anonymous_volumes},
            {"tty", r.tty},
            {"interactive", r.interactive},
            {"log_driver", r.log_driver},
@@ -131,6 +132,7 @@ void from_json(const json& j, ContainerRecord& r) {
   r.stop_signal = j.value("stop_signal", "");
   r.stop_timeout = j.value("stop_timeout", 10);
   r.volumes = j.value("volumes", std::vector<std::string>{});
+  r.anonymous_volumes = j.value("anonymous_volumes", std::vector<std::string>{});
   r.tty = j.value("tty", false);
   r.interactive = j.value("interactive", false);
   r.log_driver = j.value("log_driver", "k8s-file");
@@ -152,6 +154,9 @@ unsigned long long process_start_time(pid_t pid) {
   }
   auto rp = stat.rfind(')');
   if (rp == std::string::npos || rp + 2 >= stat.size()) return 0;
+  // A zombie has ended; only its parent has not reaped it yet (a monitor's parent is
+  // whichever subreaper or init adopted it).
+  if (stat[rp + 2] == 'Z' || stat[rp + 2] == 'X') return 0;
   std::istringstream in(stat.substr(rp + 2));
   std::string field;
   for (int i = 3; i < 22 && (in >> field); ++i) {

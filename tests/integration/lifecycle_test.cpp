@@ -234,9 +234,9 @@ TEST_F(CrashTest, KilledImportLeavesNothingVisible) {
   EXPECT_EQ(ok.out, "fine\n");
 }
 
-// hutch killed while its container runs: the container is stopped and recorded as exited by
-// the next command, and can be removed.
-TEST_F(CrashTest, KilledRunIsRecordedAsExited) {
+// The `hutch run` in the foreground killed while its container runs: as with docker's client,
+// the container goes on (its monitor holds it); stop and rm work as for any other.
+TEST_F(CrashTest, KilledForegroundRunLeavesTheContainerRunning) {
   import_busybox("bb");
   Options o;
   o.timeout = 90s;
@@ -245,18 +245,23 @@ TEST_F(CrashTest, KilledRunIsRecordedAsExited) {
   ASSERT_TRUE(p.wait_for_stdout("ready\n", 60s)) << p.wait();
   p.signal(SIGKILL);
   p.wait();
+  Result ps = hutch({"ps", "-q"});
+  EXPECT_OK(ps);
+  EXPECT_EQ(lines(ps.out).size(), 1u) << "the container still runs" << ps;
+  EXPECT_TRUE(OneLineError(hutch({"rm", "orphan"}), {"orphan", "rm -f"}));
+  EXPECT_OK(hutch({"stop", "-t", "0", "orphan"}));
   Result rm = hutch({"rm", "orphan"});
   EXPECT_OK(rm);
-  Result ps = hutch({"ps", "-a", "-q"});
-  EXPECT_OK(ps);
-  EXPECT_EQ(ps.out, "");
+  Result all = hutch({"ps", "-a", "-q"});
+  EXPECT_OK(all);
+  EXPECT_EQ(all.out, "");
   // Its processes are gone too (give the kill a moment).
   bool gone = false;
   for (int i = 0; i < 30 && !gone; ++i) {
     gone = find_process({"sleep", "0.1"}) < 0;
     if (!gone) std::this_thread::sleep_for(100ms);
   }
-  EXPECT_TRUE(gone) << "the orphaned container still runs";
+  EXPECT_TRUE(gone) << "the container still runs";
 }
 
 }  // namespace

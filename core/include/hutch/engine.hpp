@@ -79,6 +79,56 @@ struct RunOptions {
   std::string stop_signal;
   std::optional<int> oom_score_adj;
   std::string memory, memory_swap, cpus, cpu_shares, cpuset_cpus, pids_limit;
+  // The lifecycle (run -d, logs, restart, healthchecks).
+  bool detach = false;                     // -d
+  std::string log_driver;                  // k8s-file (default), json-file, none, passthrough
+  std::vector<std::string> log_opts;       // max-size=10m, max-file=3, path=FILE
+  std::string restart;                     // no, on-failure[:N], always, unless-stopped
+  std::string health_cmd;                  // --health-cmd (a shell command, or a JSON array)
+  std::string health_interval, health_timeout, health_start_period;  // Go durations: 30s, 1m30s
+  std::optional<int> health_retries;
+  std::string health_on_failure;           // none, kill, restart, stop
+  bool no_healthcheck = false;
+  std::vector<std::string> labels;         // -l k=v
+  std::vector<std::string> label_files;
+  std::vector<std::string> annotations;    // --annotation k=v
+  std::optional<int> stop_timeout;         // --stop-timeout
+  std::string detach_keys;                 // --detach-keys (default ctrl-p,ctrl-q)
+  std::optional<bool> sig_proxy;           // --sig-proxy (default true)
+};
+
+// How a client (run, start -a, attach) is connected to a container's stdio.
+struct AttachOptions {
+  bool stdin_open = false;                       // relay our stdin (-i)
+  std::string detach_keys = "ctrl-p,ctrl-q";     // empty string: none
+  bool sig_proxy = true;                         // forward our signals to the container
+};
+
+struct StartOptions {
+  bool attach = false;       // -a: stay attached until it ends, return its exit code
+  bool interactive = false;  // -i: attach stdin too
+  std::string detach_keys = "ctrl-p,ctrl-q";
+  bool sig_proxy = true;
+};
+
+struct ExecOptions {
+  std::vector<std::string> command;
+  bool interactive = false;  // -i
+  bool tty = false;          // -t
+  bool detach = false;       // -d
+  std::vector<std::string> env;  // -e K=V
+  std::vector<std::string> env_files;
+  std::string user;          // -u USER[:GROUP]
+  std::string workdir;       // -w
+  bool privileged = false;
+  std::string detach_keys = "ctrl-p,ctrl-q";
+};
+
+struct LogsOptions {
+  bool follow = false;
+  std::optional<std::size_t> tail;
+  std::string since, until;  // as docker takes them
+  bool timestamps = false;
 };
 
 struct CommitOptions {
@@ -143,6 +193,8 @@ struct CheckReport {
   std::vector<std::string> repairs;   // what --repair did
 };
 
+class Monitor;
+
 class HUTCH_API Engine {
  public:
   Engine(Config config, EnginePaths paths, RootlessInfo rootless, const Logger& logger);
@@ -151,6 +203,7 @@ class HUTCH_API Engine {
   const Config& config() const { return config_; }
   const EnginePaths& paths() const { return paths_; }
   const RootlessInfo& rootless() const { return rootless_; }
+  const Logger& logger() const { return logger_; }
   PluginLoader& loader() { return loader_; }
   Store& store();
 
@@ -190,12 +243,40 @@ class HUTCH_API Engine {
   // again), images and containers; with `repair`, fixes what it can.
   CheckReport check_store(bool repair, bool quick = false);
 
-  int run(const RunOptions& options);
+  // create + start: in the foreground (attached, returning the container's exit code), or
+  // with -d printing nothing and returning 0 once it runs (its ID is in `*id` when given).
+  int run(const RunOptions& options, std::string* id = nullptr);
+  // Makes the container (record, filesystem, bundle) without starting it.
+  ContainerRecord create_container(const RunOptions& options);
+  // Starts its monitor; with `attach`, relays its stdio until it ends (its exit code) or the
+  // detach keys are typed (0). Errors if it is running already.
+  int start_container(const std::string& name_or_id, const StartOptions& options);
+  // The stop signal, then SIGKILL after `timeout` seconds (the container's --stop-timeout when
+  // unset); waits until its monitor has recorded the exit. A stopped container is no error.
+  void stop_container(const std::string& name_or_id, std::optional<int> timeout);
+  void kill_container(const std::string& name_or_id, int signal);
+  void restart_container(const std::string& name_or_id, std::optional<int> timeout);
+  // Blocks until it is not running; its exit code.
+  int wait_container(const std::string& name_or_id);
+  int attach_container(const std::string& name_or_id, const AttachOptions& options);
+  int exec_container(const std::string& name_or_id, const ExecOptions& options);
+  void rename_container(const std::string& name_or_id, const std::string& new_name);
+  // Runs its healthcheck once and records the result; true when healthy.
+  bool run_healthcheck(const std::string& name_or_id);
+  // Writes its log to stdout/stderr as `hutch logs` does.
+  void container_logs(const std::string& name_or_id, const LogsOptions& options);
+  // The container's processes as `ps -o ARGS` would list them (`top`): header, then rows.
+  std::vector<std::vector<std::string>> container_top(const std::string& name_or_id, const std::vector<std::string>& ps_args);
+  void pause_container(const std::string& name_or_id, bool pause);
+  // Records as `ps` shows them: a running one whose monitor is gone is checked against its
+  // process (its start time), so a stale "running" is never shown.
   std::vector<ContainerRecord> list_containers();
   // docker's container inspect shape: Id, Name, State (Status, ExitCode, OOMKilled, Pid, ...),
   // Config, HostConfig, Mounts. Nullopt when there is no such container.
   std::optional<nlohmann::json> inspect_container(const std::string& name_or_id);
-  void remove_container(const std::string& name_or_id, bool force);
+  // A running one is refused unless `force` (which kills it first); `volumes` (-v) removes its
+  // anonymous volumes too.
+  void remove_container(const std::string& name_or_id, bool force, bool volumes = false);
 
   // Named volumes (engine_volumes.cpp). A name is [a-zA-Z0-9][a-zA-Z0-9_.-]*; empty makes a
   // random 64-hex one.
@@ -216,6 +297,23 @@ class HUTCH_API Engine {
  private:
   struct LoadedBackends;
   void recover_once();
+  // The monitor process (monitor.cpp): forks (twice, new session) and returns in the caller;
+  // `client_fd` (or -1) is the first attached client's end, `status_fd` where it reports that
+  // the container started (or why not).
+  // `close_in_child`: the caller's ends of those channels, which the monitor must not hold.
+  void launch_monitor(const ContainerRecord& record, int status_fd, int client_fd, const std::vector<int>& close_in_child);
+  [[noreturn]] void monitor_main(ContainerRecord record, int status_fd, int client_fd);
+  // The process object for exec and healthchecks: the container's own, with `args`.
+  nlohmann::json exec_process(const ContainerRecord& record, const ExecOptions& options);
+  HealthResult health_probe(const ContainerRecord& record, RuntimeBackend& runtime);
+  // Records a probe's result; returns the new health state.
+  HealthState record_health(const ContainerRecord& record, const HealthResult& result);
+  ContainerState live_state(const ContainerRecord& record) const;
+  // Removes a container that has ended (records, filesystem, anonymous volumes): --rm.
+  void forget_container(const ContainerRecord& record);
+  // Stops it (and its monitor) for rm -f: SIGKILL, then waits; no store lock held.
+  void kill_and_wait(const ContainerRecord& record);
+  friend class Monitor;
   void cleanup_container(const ContainerRecord& record);
   // Removes the image's records and the layers and blobs nothing else uses; the caller holds
   // the exclusive lock and has dealt with its containers. Returns the bytes freed.

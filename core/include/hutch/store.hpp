@@ -104,6 +104,7 @@ struct ContainerRecord {
   std::string stop_signal;          // --stop-signal, else the image's StopSignal; empty: SIGTERM
   int stop_timeout = 10;            // --stop-timeout
   std::vector<std::string> volumes; // names of the named volumes it mounts
+  std::vector<std::string> anonymous_volumes;  // those of them made for it (-v /path): gone with --rm
   bool tty = false;                 // -t
   bool interactive = false;         // -i: stdin kept open
   std::string log_driver = "k8s-file";  // k8s-file, json-file, none, passthrough
@@ -117,7 +118,8 @@ struct ContainerRecord {
   ContainerState state;
 };
 
-// The start time of a process (field 22 of /proc/PID/stat), 0 when there is none:
+// The start time of a process (field 22 of /proc/PID/stat), 0 when there is none or it is a
+// zombie:
 // a pid with the same start time is the same process.
 HUTCH_API unsigned long long process_start_time(pid_t pid);
 
