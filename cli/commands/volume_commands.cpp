@@ -24,12 +24,6 @@ std::map<std::string, std::string> key_values(const std::vector<std::string>& it
   return out;
 }
 
-std::string joined_pairs(const std::map<std::string, std::string>& m) {
-  std::string out;
-  for (const auto& [k, v] : m) out += (out.empty() ? "" : ",") + k + "=" + v;
-  return out;
-}
-
 // What inspect prints, podman's and docker's keys, in podman's order.
 nlohmann::ordered_json volume_json(const VolumeRecord& v) {
   return nlohmann::ordered_json{{"Name", v.name},
@@ -41,23 +35,43 @@ nlohmann::ordered_json volume_json(const VolumeRecord& v) {
               {"Options", v.options}};
 }
 
-TemplateRow template_row(const VolumeRecord& v) {
-  return {{{"Name", v.name},
-           {"Driver", v.driver},
-           {"Mountpoint", v.mountpoint.string()},
-           {"Scope", "local"},
-           {"CreatedAt", v.created},
-           {"Labels", joined_pairs(v.labels)},
-           {"Options", joined_pairs(v.options)}},
-          volume_json(v)};
-}
-
 const std::map<std::string, std::string> kVolumeHeaders = {
     {"Name", "VOLUME NAME"}, {"Driver", "DRIVER"},    {"Mountpoint", "MOUNTPOINT"}, {"Scope", "SCOPE"},
     {"CreatedAt", "CREATED"}, {"Labels", "LABELS"}, {"Options", "OPTIONS"}};
 
-// docker's "json" format: {{json .}}, one object a line.
-std::string template_of(const std::string& format) { return format == "json" ? "{{json .}}" : format; }
+// A volume's row for --format: its inspect JSON, whose labels and options print as docker's
+// volume ls prints them ({{.Labels}}: "a=b,c=d"), while {{json .}} keeps them objects.
+std::string joined_pairs(const nlohmann::ordered_json& m) {
+  std::string out;
+  for (const auto& [k, v] : m.items()) out += (out.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+  return out;
+}
+const std::map<std::string, GoTemplate::RowMethod> kVolumeRowMethods = {
+    {"Labels", [](const nlohmann::ordered_json& row) { return nlohmann::ordered_json(joined_pairs(row.at("Labels"))); }},
+    {"Options", [](const nlohmann::ordered_json& row) { return nlohmann::ordered_json(joined_pairs(row.at("Options"))); }}};
+
+// The --format template; its errors name the option. "json" is docker's {{json .}}, one object a line.
+// A row of volume ls has docker's row fields ({{.Labels}}: "a=b"); volume inspect's value is the
+// volume's JSON itself, as docker's ({{.Labels}}: map[a:b], {{range $k, $v := .Labels}}).
+enum class VolumeFormat { kListing, kInspect };
+GoTemplate volume_template(const std::string& format, VolumeFormat kind) {
+  try {
+    if (kind == VolumeFormat::kInspect) return GoTemplate(format);
+    return GoTemplate(format, kVolumeHeaders, kVolumeRowMethods);
+  } catch (const Error& e) {
+    usage_error("--format: " + std::string(e.what()));
+  }
+}
+
+std::string render_volumes(const GoTemplate& t, const std::vector<VolumeRecord>& volumes) {
+  std::vector<nlohmann::ordered_json> rows;
+  for (const auto& v : volumes) rows.push_back(volume_json(v));
+  try {
+    return t.render(rows);
+  } catch (Error& e) {
+    throw std::move(e.with_context("--format"));
+  }
+}
 
 class VolumeGroupCommand final : public Command {
  public:
@@ -181,18 +195,19 @@ class VolumeLsCommand final : public Command {
     if (!a.empty()) usage_error("\"hutch volume ls\" takes no arguments; filter with --filter name=NAME");
     if (quiet_ && !format_.empty()) usage_error("--quiet and --format cannot be used together");
     filter_.emplace(filters_);
-    template_.emplace(quiet_ ? "{{.Name}}" : format_.empty() ? "table {{.Driver}}\t{{.Name}}" : template_of(format_),
-                      kVolumeHeaders);
+    std::string table = "table {{.Driver}}\t{{.Name}}";
+    template_.emplace(volume_template(quiet_ ? "{{.Name}}" : format_.empty() || format_ == "table" ? table : format_,
+                                      VolumeFormat::kListing));
   }
   int run(CommandContext& ctx) override {
     auto volumes = ctx.engine().list_volumes();
     std::set<std::string> used;
     if (filter_->needs_users())
       for (const auto& c : ctx.engine().list_containers()) used.insert(c.volumes.begin(), c.volumes.end());
-    std::vector<TemplateRow> rows;
+    std::vector<VolumeRecord> shown;
     for (const auto& v : volumes)
-      if (filter_->matches(v, used)) rows.push_back(template_row(v));
-    std::cout << template_->render(rows) << std::flush;
+      if (filter_->matches(v, used)) shown.push_back(v);
+    std::cout << render_volumes(*template_, shown) << std::flush;
     return 0;
   }
 
@@ -232,15 +247,13 @@ class VolumeInspectCommand final : public Command {
   void set_arguments(const std::vector<std::string>& a) override {
     if (a.empty()) usage_error("\"hutch volume inspect\" needs at least one volume name");
     names_ = a;
-    if (!format_.empty() && format_ != "json") template_.emplace(format_, kVolumeHeaders);
+    if (!format_.empty() && format_ != "json") template_.emplace(volume_template(format_, VolumeFormat::kInspect));
   }
   int run(CommandContext& ctx) override {
     std::vector<VolumeRecord> found;
     auto print = [&] {
       if (template_) {
-        std::vector<TemplateRow> rows;
-        for (const auto& v : found) rows.push_back(template_row(v));
-        std::cout << template_->render(rows) << std::flush;
+        std::cout << render_volumes(*template_, found) << std::flush;
         return;
       }
       auto out = nlohmann::ordered_json::array();
