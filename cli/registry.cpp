@@ -28,6 +28,7 @@ std::unique_ptr<Command> make_tag_command();
 std::unique_ptr<Command> make_unshare_command();
 std::unique_ptr<Command> make_version_command();
 std::unique_ptr<Command> make_create_command();
+std::unique_ptr<Command> make_stats_command();
 std::unique_ptr<Command> make_start_command();
 std::unique_ptr<Command> make_stop_command();
 std::unique_ptr<Command> make_restart_command();
@@ -72,6 +73,7 @@ std::vector<std::unique_ptr<Command>> make_all_commands() {
   c.push_back(make_volume_rm_command());
   c.push_back(make_volume_prune_command());
   c.push_back(make_create_command());
+  c.push_back(make_stats_command());
   c.push_back(make_start_command());
   c.push_back(make_stop_command());
   c.push_back(make_restart_command());

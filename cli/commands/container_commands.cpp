@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 
+#include "../go_template.hpp"
 #include "container_options.hpp"
 
 namespace hutch::cli {
@@ -435,8 +436,68 @@ class ContainerPruneCommand final : public Command {
   bool force_ = false;
 };
 
+// docker's units for stats: "1.5MiB", "12.3kB".
+std::string binary_size(std::uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.4g%s", v, units[u]);
+  return buf;
+}
+
+class StatsCommand final : public Command {
+ public:
+  std::string name() const override { return "stats"; }
+  std::string summary() const override { return "Show containers' CPU, memory, network and disk use"; }
+  std::string usage() const override { return "[CONTAINER...]"; }
+  bool needs_user_namespace() const override { return true; }
+  void add_options(po::options_description& o) override {
+    o.add_options()("no-stream", po::bool_switch(&no_stream_), "one sample, then exit")(
+        "all,a", po::bool_switch(&all_), "accepted (stopped containers have nothing to show)")(
+        "no-trunc", po::bool_switch(&no_trunc_), "do not truncate IDs")(
+        "format", po::value(&format_), "a Go template ({{.Name}} {{.CPUPerc}} {{.MemUsage}}), table TEMPLATE, or json");
+  }
+  void set_arguments(const std::vector<std::string>& a) override { names_ = a; }
+  int run(CommandContext& ctx) override {
+    for (;;) {
+      auto stats = ctx.engine().container_stats(names_, no_stream_ ? 1000 : 2000);
+      std::vector<nlohmann::ordered_json> rows;
+      for (const auto& s : stats) {
+        char cpu[32], mem[32];
+        std::snprintf(cpu, sizeof cpu, "%.2f%%", s.cpu_percent);
+        std::snprintf(mem, sizeof mem, "%.2f%%",
+                      s.memory_limit ? 100.0 * static_cast<double>(s.memory) / static_cast<double>(s.memory_limit) : 0.0);
+        rows.push_back({{"ID", no_trunc_ ? s.id : s.id.substr(0, 12)},
+                        {"Name", s.name},
+                        {"CPUPerc", cpu},
+                        {"MemUsage", binary_size(s.memory) + " / " + binary_size(s.memory_limit)},
+                        {"MemPerc", mem},
+                        {"NetIO", compact_size(s.net_rx) + " / " + compact_size(s.net_tx)},
+                        {"BlockIO", compact_size(s.block_read) + " / " + compact_size(s.block_write)},
+                        {"PIDs", std::to_string(s.pids)}});
+      }
+      static const std::map<std::string, std::string> headers = {
+          {"ID", "CONTAINER ID"}, {"Name", "NAME"},   {"CPUPerc", "CPU %"},    {"MemUsage", "MEM USAGE / LIMIT"},
+          {"MemPerc", "MEM %"},   {"NetIO", "NET I/O"}, {"BlockIO", "BLOCK I/O"}, {"PIDs", "PIDS"}};
+      std::string f = format_.empty() ? "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+                                      : format_ == "json" ? "{{json .}}" : format_;
+      if (!no_stream_) std::cout << "\033[2J\033[H";
+      std::cout << GoTemplate(f, headers).render(rows) << std::flush;
+      if (no_stream_) return 0;
+    }
+  }
+
+ private:
+  bool no_stream_ = false, all_ = false, no_trunc_ = false;
+  std::string format_;
+  std::vector<std::string> names_;
+};
+
 }  // namespace
 
+std::unique_ptr<Command> make_stats_command() { return std::make_unique<StatsCommand>(); }
 std::unique_ptr<Command> make_create_command() { return std::make_unique<CreateCommand>(); }
 std::unique_ptr<Command> make_start_command() { return std::make_unique<StartCommand>(); }
 std::unique_ptr<Command> make_stop_command() { return std::make_unique<StopCommand>(); }

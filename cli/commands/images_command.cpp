@@ -3,6 +3,7 @@
 #include <set>
 
 #include "../command.hpp"
+#include "../go_template.hpp"
 #include "hutch/image_ref.hpp"
 
 namespace hutch::cli {
@@ -17,7 +18,9 @@ class ImagesCommand final : public Command {
   void add_options(po::options_description& o) override {
     o.add_options()("quiet,q", po::bool_switch(&quiet_), "print only image IDs")(
         "no-trunc", po::bool_switch(&no_trunc_), "do not truncate IDs")(
-        "all,a", po::bool_switch(&all_), "all images (hutch keeps no intermediate images: same as without)");
+        "all,a", po::bool_switch(&all_), "all images (hutch keeps no intermediate images: same as without)")(
+        "digests", po::bool_switch(&digests_), "show the manifest digest")(
+        "format", po::value(&format_), "a Go template ({{.Repository}}:{{.Tag}} {{.ID}}), table TEMPLATE, or json");
   }
   void set_arguments(const std::vector<std::string>& a) override {
     if (a.size() > 1) usage_error("\"hutch images\" takes at most one name to filter by");
@@ -27,7 +30,11 @@ class ImagesCommand final : public Command {
     auto images = ctx.engine().list_images();
     std::sort(images.begin(), images.end(), [](const ImageRecord& a, const ImageRecord& b) { return a.created > b.created; });
     std::vector<std::vector<std::string>> rows;
-    if (!quiet_) rows.push_back({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
+    std::vector<nlohmann::ordered_json> values;
+    if (!quiet_) {
+      if (digests_) rows.push_back({"REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"});
+      else rows.push_back({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
+    }
     std::set<std::string> seen;
     for (const auto& img : images) {
       std::string id = no_trunc_ ? "sha256:" + img.id : img.id.substr(0, 12);
@@ -42,16 +49,34 @@ class ImagesCommand final : public Command {
           if (seen.insert(id).second) rows.push_back({no_trunc_ ? id : img.id.substr(0, 12)});
           continue;
         }
-        rows.push_back({repo, tag, id, human_ago(img.created), human_size(img.size)});
+        if (!format_.empty()) {
+          values.push_back({{"Repository", repo},
+                            {"Tag", tag},
+                            {"Digest", img.manifest_digest},
+                            {"ID", id},
+                            {"CreatedAt", img.created},
+                            {"CreatedSince", human_ago(img.created)},
+                            {"Size", human_size(img.size)}});
+          continue;
+        }
+        if (digests_) rows.push_back({repo, tag, img.manifest_digest, id, human_ago(img.created), human_size(img.size)});
+        else rows.push_back({repo, tag, id, human_ago(img.created), human_size(img.size)});
       }
+    }
+    if (!format_.empty() && !quiet_) {
+      static const std::map<std::string, std::string> headers = {
+          {"Repository", "REPOSITORY"}, {"Tag", "TAG"},         {"Digest", "DIGEST"}, {"ID", "IMAGE ID"},
+          {"CreatedAt", "CREATED AT"},  {"CreatedSince", "CREATED"}, {"Size", "SIZE"}};
+      std::cout << GoTemplate(format_ == "json" ? "{{json .}}" : format_, headers).render(values) << std::flush;
+      return 0;
     }
     print_table(rows);
     return 0;
   }
 
  private:
-  bool quiet_ = false, no_trunc_ = false, all_ = false;
-  std::string filter_;
+  bool quiet_ = false, no_trunc_ = false, all_ = false, digests_ = false;
+  std::string filter_, format_;
 };
 
 }  // namespace

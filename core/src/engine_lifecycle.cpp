@@ -86,6 +86,51 @@ std::int64_t wall_ns() {
 
 fs::path exit_file(const EnginePaths& p, const std::string& id) { return p.run_root / "exits" / id; }
 
+// The pids of every process in the PID namespace of `pid`.
+std::vector<pid_t> namespace_pids(pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  std::string ns = fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", ec).string();
+  if (ec) return out;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code e2;
+    if (fs::read_symlink(it->path() / "ns/pid", e2).string() == ns && !e2) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+std::string slurp(const std::string& path) {
+  try {
+    return read_file(path);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+// utime + stime of a process, in clock ticks.
+std::uint64_t cpu_ticks(pid_t pid) {
+  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  auto rp = stat.rfind(')');
+  if (rp == std::string::npos) return 0;
+  std::istringstream in(stat.substr(rp + 2));
+  std::string f;
+  std::uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && (in >> f); ++i) {
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) stime = std::stoull(f);
+  }
+  return utime + stime;
+}
+
+std::uint64_t field_kb(const std::string& text, const std::string& key) {
+  auto at = text.find(key);
+  if (at == std::string::npos) return 0;
+  return std::stoull(text.substr(at + key.size())) * 1024;
+}
+
+
 }  // namespace
 
 ContainerState Engine::live_state(const ContainerRecord& c) const {
@@ -667,17 +712,10 @@ std::vector<std::vector<std::string>> Engine::container_top(const std::string& n
   }
   ContainerState s = live_state(rec);
   if (s.status != "running" && s.status != "paused") throw Error(Errc::kInvalidInput, "container " + rec.name + " is not running");
-  // Its processes: those in its PID namespace (or, with --pid host, its init's descendants' group).
-  std::error_code ec;
-  std::string ns = fs::read_symlink("/proc/" + std::to_string(s.pid) + "/ns/pid", ec).string();
-  if (ec) throw Error(Errc::kRuntime, "cannot read the PID namespace of container " + rec.name + ": " + ec.message());
+  // Its processes: those in its PID namespace.
   std::set<std::string> pids;
-  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::error_code e2;
-    if (fs::read_symlink(it->path() / "ns/pid", e2).string() == ns && !e2) pids.insert(name);
-  }
+  for (pid_t p : namespace_pids(s.pid)) pids.insert(std::to_string(p));
+  if (pids.empty()) throw Error(Errc::kRuntime, "cannot read the PID namespace of container " + rec.name);
   std::vector<std::string> args = {"ps"};
   if (ps_args.empty()) args.push_back("-ef");
   else args.insert(args.end(), ps_args.begin(), ps_args.end());
@@ -748,7 +786,8 @@ void Engine::pause_container(const std::string& name_or_id, bool pause) {
   if (pause && s.status != "running") throw Error(Errc::kInvalidInput, "container " + rec.name + " is not running");
   if (!pause && s.status != "paused") throw Error(Errc::kInvalidInput, "container " + rec.name + " is not paused");
   // The freezer of the container's cgroup when it has one (v1 freezer or cgroup.freeze);
-  // otherwise SIGSTOP/SIGCONT to every process of its PID namespace.
+  // otherwise (rootless on v1: no cgroup of its own) SIGSTOP/SIGCONT to every process of its PID
+  // namespace, which stops them as surely, though a process may see it (its parent gets SIGCHLD).
   json spec = read_bundle_config(store().container_dir(rec.id));
   std::string cg = spec.contains("linux") ? spec["linux"].value("cgroupsPath", "") : "";
   bool frozen = false;
@@ -762,18 +801,96 @@ void Engine::pause_container(const std::string& name_or_id, bool pause) {
       break;
     }
   }
-  if (!frozen) {
-    std::error_code ec;
-    std::string ns = fs::read_symlink("/proc/" + std::to_string(s.pid) + "/ns/pid", ec).string();
-    if (ec) throw Error(Errc::kRuntime, "cannot read the PID namespace of container " + rec.name);
-    for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
-      std::string name = it->path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::error_code e2;
-      if (fs::read_symlink(it->path() / "ns/pid", e2).string() == ns && !e2) ::kill(std::stoi(name), pause ? SIGSTOP : SIGCONT);
+  if (!frozen)
+    for (pid_t p : namespace_pids(s.pid)) ::kill(p, pause ? SIGSTOP : SIGCONT);
+  store().update_container_state(rec.id, [&](ContainerState& st) { st.status = pause ? "paused" : "running"; });
+}
+
+std::vector<ContainerStats> Engine::container_stats(const std::vector<std::string>& names, int interval_ms) {
+  std::vector<ContainerRecord> targets;
+  for (const auto& c : list_containers()) {
+    bool running = c.state.status == "running" || c.state.status == "paused";
+    bool named = std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+      return n == c.name || n == c.id || (n.size() >= 3 && c.id.rfind(n, 0) == 0);
+    });
+    if (names.empty() ? running : named) {
+      if (!running) throw Error(Errc::kInvalidInput, "container " + c.name + " is not running");
+      targets.push_back(c);
     }
   }
-  store().update_container_state(rec.id, [&](ContainerState& st) { st.status = pause ? "paused" : "running"; });
+  for (const auto& n : names)
+    if (std::none_of(targets.begin(), targets.end(), [&](const ContainerRecord& c) {
+          return n == c.name || n == c.id || (n.size() >= 3 && c.id.rfind(n, 0) == 0);
+        }))
+      throw Error(Errc::kNotFound, "no such container: " + n + " (see \"hutch ps -a\")");
+  auto sample_cpu = [&](std::vector<std::uint64_t>& out) {
+    out.clear();
+    for (const auto& c : targets) {
+      std::uint64_t t = 0;
+      for (pid_t p : namespace_pids(c.state.pid)) t += cpu_ticks(p);
+      out.push_back(t);
+    }
+  };
+  std::vector<std::uint64_t> before, after;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  sample_cpu(before);
+  ::usleep(static_cast<useconds_t>(interval_ms) * 1000);
+  sample_cpu(after);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double wall = static_cast<double>(t1.tv_sec - t0.tv_sec) + static_cast<double>(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::uint64_t host_memory = field_kb(slurp("/proc/meminfo"), "MemTotal:");
+  std::vector<ContainerStats> out;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const ContainerRecord& c = targets[i];
+    ContainerStats s;
+    s.id = c.id;
+    s.name = c.name;
+    s.cpu_percent = wall > 0 ? static_cast<double>(after[i] - std::min(after[i], before[i])) / hz / wall * 100.0 : 0;
+    auto pids = namespace_pids(c.state.pid);
+    s.pids = static_cast<int>(pids.size());
+    for (pid_t p : pids) {
+      std::string base = "/proc/" + std::to_string(p);
+      std::string rollup = slurp(base + "/smaps_rollup");
+      s.memory += rollup.empty() ? field_kb(slurp(base + "/status"), "VmRSS:") : field_kb(rollup, "Pss:");
+      std::string io = slurp(base + "/io");
+      if (!io.empty()) {
+        auto num = [&](const std::string& key) {
+          auto at = io.find(key);
+          return at == std::string::npos ? 0ULL : std::stoull(io.substr(at + key.size()));
+        };
+        s.block_read += num("read_bytes: ");
+        s.block_write += num("write_bytes: ");
+      }
+    }
+    // A container on the host's network has no traffic of its own to show (docker shows 0B).
+    std::error_code e1, e2;
+    bool own_net = fs::read_symlink("/proc/" + std::to_string(c.state.pid) + "/ns/net", e1) != fs::read_symlink("/proc/self/ns/net", e2);
+    std::istringstream dev(own_net ? slurp("/proc/" + std::to_string(c.state.pid) + "/net/dev") : "");
+    std::string line;
+    for (int n = 0; std::getline(dev, line); ++n) {
+      auto colon = line.find(':');
+      if (n < 2 || colon == std::string::npos) continue;
+      std::string ifname = line.substr(0, colon);
+      ifname.erase(0, ifname.find_first_not_of(' '));
+      if (ifname == "lo") continue;
+      std::istringstream f(line.substr(colon + 1));
+      std::uint64_t v[9] = {};
+      for (auto& x : v) f >> x;
+      s.net_rx += v[0];
+      s.net_tx += v[8];
+    }
+    s.memory_limit = host_memory;
+    try {
+      json spec = read_bundle_config(store().container_dir(c.id));
+      if (spec.contains("linux") && spec["linux"].contains("resources") && spec["linux"]["resources"].contains("memory"))
+        s.memory_limit = spec["linux"]["resources"]["memory"].value("limit", host_memory);
+    } catch (const std::exception&) {
+    }
+    out.push_back(s);
+  }
+  return out;
 }
 
 void Engine::remove_container(const std::string& name_or_id, bool force, bool volumes) {

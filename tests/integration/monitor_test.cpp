@@ -339,6 +339,35 @@ TEST_F(MonitorTest, RenameAndTop) {
   EXPECT_TRUE(contains(top.out, "sleep")) << top;
 }
 
+TEST_F(MonitorTest, PauseUnpauseAndStats) {
+  run_d({"--name", "p", "bb", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"});
+  std::string st;
+  ASSERT_TRUE(wait_status("p", "Up ", 10s, &st)) << st;
+  ASSERT_OK(hutch({"pause", "p"}));
+  EXPECT_TRUE(wait_status("p", "(Paused)", 5s, &st)) << st;
+  EXPECT_EQ(field("p", "{{.State.Status}}"), "paused");
+  Result top = hutch({"top", "p", "-o", "pid,stat,args"});
+  EXPECT_OK(top);
+  for (const auto& l : lines(top.out))
+    if (contains(l, "sh -c")) EXPECT_TRUE(contains(l, " T")) << "a paused process is stopped: " << l;
+  ASSERT_OK(hutch({"unpause", "p"}));
+  EXPECT_EQ(field("p", "{{.State.Status}}"), "running");
+  EXPECT_TRUE(EngineError(hutch({"unpause", "p"}), {"not paused"}));
+  Result stats = hutch({"stats", "--no-stream", "p"});
+  EXPECT_OK(stats);
+  auto ls = lines(stats.out);
+  ASSERT_EQ(ls.size(), 2u) << stats;
+  EXPECT_TRUE(contains(ls[0], "CPU %")) << stats;
+  EXPECT_TRUE(contains(ls[0], "MEM USAGE / LIMIT")) << stats;
+  EXPECT_TRUE(contains(ls[1], "p")) << stats;
+  Result f = hutch({"stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "p"});
+  EXPECT_OK(f);
+  auto cols = split_ws(trim(f.out));
+  ASSERT_EQ(cols.size(), 2u) << f;
+  EXPECT_EQ(cols[0], "p");
+  EXPECT_GE(std::stoi(cols[1]), 1);
+}
+
 TEST_F(MonitorTest, FiftyAtOnce) {
   std::vector<std::unique_ptr<Proc>> procs;
   Options o;

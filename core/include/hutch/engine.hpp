@@ -124,6 +124,18 @@ struct ExecOptions {
   std::string detach_keys = "ctrl-p,ctrl-q";
 };
 
+// `stats`: one sample of a running container, from its processes (its PID namespace) and, when
+// it has one, its cgroup's memory limit.
+struct ContainerStats {
+  std::string id, name;
+  double cpu_percent = 0;          // of one CPU, as docker counts (200% = two CPUs busy)
+  std::uint64_t memory = 0;        // proportional set size of its processes
+  std::uint64_t memory_limit = 0;  // its cgroup's limit, else the host's memory
+  std::uint64_t net_rx = 0, net_tx = 0;        // its network namespace, loopback excluded
+  std::uint64_t block_read = 0, block_write = 0;  // bytes its processes read from and wrote to disk
+  int pids = 0;
+};
+
 struct LogsOptions {
   bool follow = false;
   std::optional<std::size_t> tail;
@@ -268,6 +280,8 @@ class HUTCH_API Engine {
   // The container's processes as `ps -o ARGS` would list them (`top`): header, then rows.
   std::vector<std::vector<std::string>> container_top(const std::string& name_or_id, const std::vector<std::string>& ps_args);
   void pause_container(const std::string& name_or_id, bool pause);
+  // Samples every named container (all running ones when empty) twice, `interval_ms` apart.
+  std::vector<ContainerStats> container_stats(const std::vector<std::string>& names, int interval_ms);
   // Records as `ps` shows them: a running one whose monitor is gone is checked against its
   // process (its start time), so a stale "running" is never shown.
   std::vector<ContainerRecord> list_containers();
