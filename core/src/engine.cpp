@@ -374,7 +374,7 @@ void Engine::recover_once() {
       storage().unmount(c.id);
     } catch (const Error&) {
     }
-    if (c.auto_remove) {
+    if (c.auto_remove || s.status == "creating") {  // a --rm one, or one whose create died midway
       cleanup_container(c);
       removed = true;
       continue;
@@ -826,9 +826,11 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
   rec.log_driver = o.log_driver.empty() ? config_.log_driver : o.log_driver;
   rec.log_opts = o.log_opts;
   parse_log_config(rec.log_driver, rec.log_opts, "ctr.log");  // bad values fail here
-  if (rec.log_driver == "passthrough")
-    throw Error(Errc::kUsage, "--log-driver passthrough hands the container your own stdio, which a monitor that outlives "
-                              "\"hutch\" cannot do; use k8s-file, json-file or none");
+  // passthrough (podman's): the container gets this command's own stdin, stdout and stderr, so
+  // nothing is logged or relayed; only for a container in the foreground without a terminal.
+  if (rec.log_driver == "passthrough" && (o.detach || o.tty))
+    throw Error(Errc::kUsage, std::string("--log-driver passthrough gives the container this command's own stdio: it cannot be "
+                                          "combined with ") + (o.detach ? "-d" : "-t") + "; use k8s-file, json-file or none");
   detail::parse_restart_policy(o.restart, rec);
   if (rec.restart_policy != "no" && o.remove)
     throw Error(Errc::kUsage, "--restart " + o.restart + " and --rm cannot be combined: a container that is removed when it ends cannot be restarted");
@@ -891,8 +893,12 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
       throw std::move(e.with_context("creating the filesystem of container " + rec.name));
     }
     containers.push_back(rec);
-    // A --rm container's records need no fsync: recovery removes it after a crash anyway.
-    st.save_container_state(rec.id, rec.state, o.remove ? Durability::kVolatile : Durability::kSynced);
+    // "creating" until its bundle is written: ps does not show it, and if this command dies
+    // before the end, the next one that changes the store removes it (its creator is gone).
+    rec.state.status = "creating";
+    rec.state.monitor_pid = getpid();
+    rec.state.monitor_start = process_start_time(getpid());
+    st.save_container_state(rec.id, rec.state, Durability::kVolatile);
     st.save_containers(containers);
   }
   if (limits.any()) {
@@ -964,6 +970,14 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
                      {"/etc/hosts", bundle / "hosts"},
                      {"/etc/resolv.conf", bundle / "resolv.conf"}};
     write_file_atomic(bundle / "config.json", generate_spec(in).dump(1) + "\n", 0600, kBundle);
+    rec.state = st.update_container_state(
+        rec.id,
+        [](ContainerState& s) {
+          s.status = "created";
+          s.monitor_pid = 0;
+          s.monitor_start = 0;
+        },
+        kBundle);
   } catch (...) {
     try {
       forget_container(rec);

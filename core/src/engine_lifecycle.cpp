@@ -152,8 +152,12 @@ ContainerState Engine::live_state(const ContainerRecord& c) const {
 
 std::vector<ContainerRecord> Engine::list_containers() {
   auto lock = store().lock(FileLock::Mode::kShared);
-  auto all = store().containers();
-  for (auto& c : all) c.state = live_state(c);
+  std::vector<ContainerRecord> all;
+  for (auto& c : store().containers()) {
+    if (c.state.status == "creating") continue;  // half-made: done soon, or removed by recovery
+    c.state = live_state(c);
+    all.push_back(std::move(c));
+  }
   return all;
 }
 
@@ -247,7 +251,7 @@ int Engine::start_container(const std::string& name_or_id, const StartOptions& o
   }
   if (!o.attach) return 0;
   attach::RelayOptions ro;
-  ro.stdin_open = o.interactive;
+  ro.stdin_open = o.interactive && rec.log_driver != "passthrough";  // passthrough: it reads our stdin itself
   ro.tty = rec.tty;
   ro.detach_keys = keys;
   ro.sig_proxy = o.sig_proxy && !rec.tty;

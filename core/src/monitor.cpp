@@ -172,7 +172,13 @@ bool Monitor::start_container(std::string* error, Errc* code) {
   std::unique_ptr<ConsoleSocket> console;
   try {
     e_.storage().mount(rec_.id);
-    if (rec_.tty) {
+    if (rec_.log_driver == "passthrough") {
+      const int* fds = e_.passthrough_fds_;
+      if (rec_.interactive) io.stdin_fd = fds[0];
+      else io.stdin_fd = child_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      io.stdout_fd = fds[1];
+      io.stderr_fd = fds[2];
+    } else if (rec_.tty) {
       console = std::make_unique<ConsoleSocket>(e_.paths().run_root / ("console-" + rec_.id.substr(0, 12) + ".sock"));
       io.console_socket = console->path();
     } else {
@@ -628,6 +634,9 @@ void Engine::launch_monitor(const ContainerRecord& record, int status_fd, int cl
 [[noreturn]] void Engine::monitor_main(ContainerRecord record, int status_fd, int client_fd) {
   // Our stdio are the CLI's terminal or pipes, which must not stay open: a pipe's reader
   // would wait for us. Warnings go to the container's monitor.log.
+  // --log-driver passthrough: the container gets the starting command's own stdio.
+  if (record.log_driver == "passthrough")
+    for (int i = 0; i < 3; ++i) passthrough_fds_[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
   int devnull = ::open("/dev/null", O_RDWR);
   int log = ::open((store().container_dir(record.id) / "monitor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   dup2(devnull, 0);

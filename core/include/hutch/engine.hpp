@@ -347,6 +347,7 @@ class HUTCH_API Engine {
   std::unique_ptr<Store> store_;
   std::unique_ptr<LoadedBackends> backends_;
   bool recovered_ = false;
+  int passthrough_fds_[3] = {-1, -1, -1};  // in a monitor: the stdio of the command that started it
 };
 
 }  // namespace hutch
