@@ -236,6 +236,44 @@ TEST_F(MonitorTest, HealthcheckGoesFromStartingToHealthyToUnhealthy) {
   EXPECT_EQ(trim(hc.out), "unhealthy");
 }
 
+TEST_F(MonitorTest, HealthOnFailureKillEndsIt) {
+  run_d({"--name", "sick", "--health-cmd", "false", "--health-interval", "500ms", "--health-retries", "1",
+         "--health-on-failure", "kill", "bb", "sh", "-c", kLoop});
+  std::string st;
+  EXPECT_TRUE(wait_status("sick", "Exited (137)", 20s, &st)) << st;
+  EXPECT_EQ(field("sick", "{{.State.Health.Status}}"), "unhealthy");
+}
+
+TEST_F(MonitorTest, LogDriversAndRotation) {
+  run_d({"--name", "j", "--log-driver", "json-file", "bb", "sh", "-c", "echo one; echo two >&2"});
+  hutch({"wait", "j"});
+  Result l = hutch({"logs", "j"});
+  EXPECT_EQ(l.out, "one\n") << l;
+  EXPECT_EQ(l.err, "two\n") << l;
+  Result raw = hutch({"unshare", "cat", field("j", "{{.LogPath}}")});
+  auto first = nlohmann::json::parse(lines(raw.out).at(0), nullptr, false);
+  ASSERT_TRUE(first.is_object()) << raw;
+  EXPECT_EQ(first["log"], "one\n");
+  EXPECT_EQ(first["stream"], "stdout");
+  EXPECT_TRUE(first.contains("time"));
+  run_d({"--name", "quiet", "--log-driver", "none", "bb", "echo", "lost"});
+  hutch({"wait", "quiet"});
+  EXPECT_TRUE(EngineError(hutch({"logs", "quiet"}), {"log-driver none"}));
+  // 2000 lines of 100 bytes, 8 KiB files, 3 kept: the newest lines are there, in order.
+  run_d({"--name", "big", "--log-opt", "max-size=8k", "--log-opt", "max-file=3", "bb", "sh", "-c",
+         "i=0; while [ $i -lt 2000 ]; do printf '%099d\\n' $i; i=$((i+1)); done"});
+  hutch({"wait", "big"});
+  Result b = hutch({"logs", "big"});
+  auto bl = lines(b.out);
+  ASSERT_FALSE(bl.empty());
+  EXPECT_LT(bl.size(), 2000u) << "old files were rotated away";
+  EXPECT_EQ(std::stoi(bl.back()), 1999);
+  for (std::size_t i = 1; i < bl.size(); ++i) EXPECT_EQ(std::stoi(bl[i]), std::stoi(bl[i - 1]) + 1) << "line " << i;
+  EXPECT_OK(hutch({"run", "--rm", "--log-driver", "passthrough", "bb", "echo", "direct"}));
+  EXPECT_TRUE(OneLineError(hutch({"run", "-d", "--log-driver", "passthrough", "bb", "true"}), {"passthrough", "-d"}));
+  EXPECT_TRUE(OneLineError(hutch({"run", "--log-driver", "syslog", "bb", "true"}), {"syslog"}));
+}
+
 TEST_F(MonitorTest, RestartOnFailureThreeTimesThenStops) {
   run_d({"--name", "flaky", "--restart", "on-failure:3", "bb", "sh", "-c", "echo try; exit 3"});
   std::string st;
