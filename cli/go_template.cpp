@@ -646,6 +646,28 @@ std::string GoTemplate::render(const std::vector<nlohmann::ordered_json>& values
   return align_columns(lines);
 }
 
+FormatOption::FormatOption(const std::string& format, std::map<std::string, std::string> headers,
+                           std::map<std::string, GoTemplate::RowMethod> row_methods)
+    : template_(parse(format, std::move(headers), std::move(row_methods))) {}
+
+GoTemplate FormatOption::parse(const std::string& format, std::map<std::string, std::string> headers,
+                               std::map<std::string, GoTemplate::RowMethod> row_methods) {
+  try {
+    return GoTemplate(format, std::move(headers), std::move(row_methods));
+  } catch (const Error& e) {
+    // Thrown while a command takes its arguments, where only the message is kept: it names the option.
+    throw Error(Errc::kUsage, "--format: " + std::string(e.what()));
+  }
+}
+
+std::string FormatOption::render(const std::vector<nlohmann::ordered_json>& values) const {
+  try {
+    return template_.render(values);
+  } catch (Error& e) {
+    throw std::move(e.with_context("--format"));
+  }
+}
+
 std::string align_columns(const std::vector<std::string>& lines) {
   std::vector<std::vector<std::string>> cells;
   std::vector<size_t> width;

@@ -64,6 +64,22 @@ class GoTemplate {
   std::shared_ptr<const gotmpl::Program> program_;
 };
 
+// A command's --format: a GoTemplate whose errors say they come from the option, as usage errors
+// ("--format: template: :1:2: function \"foo\" not defined") and while rendering (the context
+// "--format" of the error).
+class FormatOption {
+ public:
+  explicit FormatOption(const std::string& format, std::map<std::string, std::string> headers = {},
+                        std::map<std::string, GoTemplate::RowMethod> row_methods = {});
+  bool is_table() const { return template_.is_table(); }
+  std::string render(const std::vector<nlohmann::ordered_json>& values) const;
+
+ private:
+  static GoTemplate parse(const std::string& format, std::map<std::string, std::string> headers,
+                          std::map<std::string, GoTemplate::RowMethod> row_methods);
+  GoTemplate template_;
+};
+
 // Docker's tabwriter (minwidth 10, padding 3) over lines whose cells are separated by tabs.
 std::string align_columns(const std::vector<std::string>& lines);
 

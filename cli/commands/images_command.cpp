@@ -9,6 +9,11 @@
 namespace hutch::cli {
 namespace {
 
+// docker images's row fields and their table headers: what --format names.
+const std::map<std::string, std::string> kImagesHeaders = {
+    {"Repository", "REPOSITORY"}, {"Tag", "TAG"},              {"Digest", "DIGEST"}, {"ID", "IMAGE ID"},
+    {"CreatedAt", "CREATED AT"},  {"CreatedSince", "CREATED"}, {"Size", "SIZE"}};
+
 class ImagesCommand final : public Command {
  public:
   std::string name() const override { return "images"; }
@@ -25,6 +30,9 @@ class ImagesCommand final : public Command {
   void set_arguments(const std::vector<std::string>& a) override {
     if (a.size() > 1) usage_error("\"hutch images\" takes at most one name to filter by");
     if (!a.empty()) filter_ = a[0];
+    // Parsed here: a bad template is a usage error before the store is read.
+    if (format_ == "table") format_ = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+    if (!format_.empty()) template_.emplace(format_, kImagesHeaders);
   }
   int run(CommandContext& ctx) override {
     auto images = ctx.engine().list_images();
@@ -49,7 +57,7 @@ class ImagesCommand final : public Command {
           if (seen.insert(id).second) rows.push_back({no_trunc_ ? id : img.id.substr(0, 12)});
           continue;
         }
-        if (!format_.empty()) {
+        if (template_) {
           values.push_back({{"Repository", repo},
                             {"Tag", tag},
                             {"Digest", img.manifest_digest},
@@ -63,11 +71,8 @@ class ImagesCommand final : public Command {
         else rows.push_back({repo, tag, id, human_ago(img.created), human_size(img.size)});
       }
     }
-    if (!format_.empty() && !quiet_) {
-      static const std::map<std::string, std::string> headers = {
-          {"Repository", "REPOSITORY"}, {"Tag", "TAG"},         {"Digest", "DIGEST"}, {"ID", "IMAGE ID"},
-          {"CreatedAt", "CREATED AT"},  {"CreatedSince", "CREATED"}, {"Size", "SIZE"}};
-      std::cout << GoTemplate(format_ == "json" ? "{{json .}}" : format_, headers).render(values) << std::flush;
+    if (template_ && !quiet_) {
+      std::cout << template_->render(values) << std::flush;
       return 0;
     }
     print_table(rows);
@@ -77,6 +82,7 @@ class ImagesCommand final : public Command {
  private:
   bool quiet_ = false, no_trunc_ = false, all_ = false, digests_ = false;
   std::string filter_, format_;
+  std::optional<FormatOption> template_;
 };
 
 }  // namespace

@@ -19,6 +19,8 @@ class InspectCommand final : public Command {
   void set_arguments(const std::vector<std::string>& a) override {
     if (a.empty()) usage_error("\"hutch inspect\" needs at least one container or image");
     names_ = a;
+    // Parsed here: a bad template is a usage error before anything is looked up.
+    if (!format_.empty() && format_ != "json") template_.emplace(format_);
   }
   int run(CommandContext& ctx) override {
     if (!type_.empty() && type_ != "image" && type_ != "container") usage_error("--type " + type_ + ": container or image");
@@ -32,11 +34,10 @@ class InspectCommand final : public Command {
       if (type_ == "container") throw Error(Errc::kNotFound, "no such container: " + n + " (see \"hutch ps -a\")");
       out.push_back(ctx.engine().inspect_image(n));
     }
-    if (!format_.empty() && format_ != "json") {
-      GoTemplate t(format_);
+    if (template_) {
       std::vector<nlohmann::ordered_json> values;
-      for (const auto& v : out) values.push_back(nlohmann::ordered_json::parse(v.dump()));
-      std::cout << t.render(values) << std::flush;
+      for (const auto& v : out) values.push_back(nlohmann::ordered_json(v));
+      std::cout << template_->render(values) << std::flush;
       return 0;
     }
     std::cout << out.dump(4) << std::endl;
@@ -46,6 +47,7 @@ class InspectCommand final : public Command {
  private:
   std::string type_, format_;
   std::vector<std::string> names_;
+  std::optional<FormatOption> template_;
 };
 
 }  // namespace

@@ -34,6 +34,27 @@ std::string health_of(const ContainerRecord& c) {
   return c.state.health->status;
 }
 
+// docker ps's row fields and their table headers: what --format names.
+const std::map<std::string, std::string> kPsHeaders = {
+    {"ID", "CONTAINER ID"}, {"Image", "IMAGE"},   {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
+    {"RunningFor", "CREATED"}, {"Ports", "PORTS"}, {"State", "STATE"},     {"Status", "STATUS"},
+    {"Names", "NAMES"},     {"Labels", "LABELS"}, {"Mounts", "MOUNTS"},   {"Networks", "NETWORKS"},
+    {"Size", "SIZE"}};
+
+// As docker, {{.Labels}} prints "a=b,c=d" and {{.Mounts}} "data,logs"; the row's own "Labels"
+// and "Mounts" ({{json .}}) stay an object and an array.
+const std::map<std::string, GoTemplate::RowMethod> kPsRowMethods = {
+    {"Labels", [](const nlohmann::ordered_json& row) {
+       std::string out;
+       for (const auto& [k, v] : row.at("Labels").items()) out += (out.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+       return nlohmann::ordered_json(out);
+     }},
+    {"Mounts", [](const nlohmann::ordered_json& row) {
+       std::string out;
+       for (const auto& m : row.at("Mounts")) out += (out.empty() ? "" : ",") + m.get<std::string>();
+       return nlohmann::ordered_json(out);
+     }}};
+
 struct Filter {
   std::string key, value;
 };
@@ -86,6 +107,9 @@ class PsCommand final : public Command {
   }
   void set_arguments(const std::vector<std::string>& a) override {
     if (!a.empty()) usage_error("\"hutch ps\" takes no arguments");
+    // Parsed here: a bad template is a usage error before anything is listed.
+    if (format_ == "table") format_ = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+    if (!format_.empty()) template_.emplace(format_, kPsHeaders, kPsRowMethods);
   }
   int run(CommandContext& ctx) override {
     static const std::set<std::string> keys = {"name", "id", "status", "label", "ancestor", "health", "exited"};
@@ -119,22 +143,10 @@ class PsCommand final : public Command {
       for (const auto& c : shown) std::cout << (no_trunc_ ? c.id : c.id.substr(0, 12)) << "\n";
       return 0;
     }
-    if (!format_.empty()) {
-      static const std::map<std::string, std::string> headers = {
-          {"ID", "CONTAINER ID"}, {"Image", "IMAGE"},   {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
-          {"RunningFor", "CREATED"}, {"Ports", "PORTS"}, {"State", "STATE"},     {"Status", "STATUS"},
-          {"Names", "NAMES"},     {"Labels", "LABELS"}, {"Mounts", "MOUNTS"},   {"Networks", "NETWORKS"},
-          {"Size", "SIZE"}};
-      std::map<std::string, GoTemplate::RowMethod> methods = {
-          {"Labels", [](const nlohmann::ordered_json& row) {
-             std::string out;
-             for (const auto& [k, v] : row["Labels"].items()) out += (out.empty() ? "" : ",") + k + "=" + v.get<std::string>();
-             return nlohmann::ordered_json(out);
-           }}};
-      GoTemplate t(format_ == "json" ? "{{json .}}" : format_, headers, methods);
+    if (template_) {
       std::vector<nlohmann::ordered_json> rows;
       for (const auto& c : shown) rows.push_back(row(c));
-      std::cout << t.render(rows) << std::flush;
+      std::cout << template_->render(rows) << std::flush;
       return 0;
     }
     std::vector<std::vector<std::string>> table = {{"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}};
@@ -185,6 +197,7 @@ class PsCommand final : public Command {
   int last_ = -1;
   std::vector<std::string> filters_;
   std::string format_;
+  std::optional<FormatOption> template_;
 };
 
 }  // namespace

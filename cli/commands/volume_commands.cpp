@@ -50,27 +50,14 @@ const std::map<std::string, GoTemplate::RowMethod> kVolumeRowMethods = {
     {"Labels", [](const nlohmann::ordered_json& row) { return nlohmann::ordered_json(joined_pairs(row.at("Labels"))); }},
     {"Options", [](const nlohmann::ordered_json& row) { return nlohmann::ordered_json(joined_pairs(row.at("Options"))); }}};
 
-// The --format template; its errors name the option. "json" is docker's {{json .}}, one object a line.
-// A row of volume ls has docker's row fields ({{.Labels}}: "a=b"); volume inspect's value is the
+// A volume ls row has docker's row fields ({{.Labels}}: "a=b"); volume inspect's value is the
 // volume's JSON itself, as docker's ({{.Labels}}: map[a:b], {{range $k, $v := .Labels}}).
-enum class VolumeFormat { kListing, kInspect };
-GoTemplate volume_template(const std::string& format, VolumeFormat kind) {
-  try {
-    if (kind == VolumeFormat::kInspect) return GoTemplate(format);
-    return GoTemplate(format, kVolumeHeaders, kVolumeRowMethods);
-  } catch (const Error& e) {
-    usage_error("--format: " + std::string(e.what()));
-  }
-}
+FormatOption listing_format(const std::string& format) { return FormatOption(format, kVolumeHeaders, kVolumeRowMethods); }
 
-std::string render_volumes(const GoTemplate& t, const std::vector<VolumeRecord>& volumes) {
+std::string render_volumes(const FormatOption& f, const std::vector<VolumeRecord>& volumes) {
   std::vector<nlohmann::ordered_json> rows;
   for (const auto& v : volumes) rows.push_back(volume_json(v));
-  try {
-    return t.render(rows);
-  } catch (Error& e) {
-    throw std::move(e.with_context("--format"));
-  }
+  return f.render(rows);
 }
 
 class VolumeGroupCommand final : public Command {
@@ -196,8 +183,7 @@ class VolumeLsCommand final : public Command {
     if (quiet_ && !format_.empty()) usage_error("--quiet and --format cannot be used together");
     filter_.emplace(filters_);
     std::string table = "table {{.Driver}}\t{{.Name}}";
-    template_.emplace(volume_template(quiet_ ? "{{.Name}}" : format_.empty() || format_ == "table" ? table : format_,
-                                      VolumeFormat::kListing));
+    template_.emplace(listing_format(quiet_ ? "{{.Name}}" : format_.empty() || format_ == "table" ? table : format_));
   }
   int run(CommandContext& ctx) override {
     auto volumes = ctx.engine().list_volumes();
@@ -216,7 +202,7 @@ class VolumeLsCommand final : public Command {
   std::vector<std::string> filters_;
   std::string format_;
   std::optional<VolumeFilter> filter_;
-  std::optional<GoTemplate> template_;
+  std::optional<FormatOption> template_;
 };
 
 // Runs `each` for every name; an error does not stop the others. All but the last error are
@@ -247,7 +233,7 @@ class VolumeInspectCommand final : public Command {
   void set_arguments(const std::vector<std::string>& a) override {
     if (a.empty()) usage_error("\"hutch volume inspect\" needs at least one volume name");
     names_ = a;
-    if (!format_.empty() && format_ != "json") template_.emplace(volume_template(format_, VolumeFormat::kInspect));
+    if (!format_.empty() && format_ != "json") template_.emplace(format_);
   }
   int run(CommandContext& ctx) override {
     std::vector<VolumeRecord> found;
@@ -273,7 +259,7 @@ class VolumeInspectCommand final : public Command {
  private:
   std::vector<std::string> names_;
   std::string format_;
-  std::optional<GoTemplate> template_;
+  std::optional<FormatOption> template_;
 };
 
 class VolumeRmCommand final : public Command {
