@@ -273,12 +273,37 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   _exit(code);
 }
 
+// The process's environment: the spec's, with HOME from the container's /etc/passwd (or "/")
+// when the spec has none, as runc and crun do. Read as root, in the container's root.
+std::vector<std::string> process_env(const NativeSpec& s) {
+  std::vector<std::string> env = s.env;
+  for (const auto& e : env)
+    if (e.rfind("HOME=", 0) == 0) return env;
+  std::string home = "/", passwd;
+  int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+  char buf[4096];
+  for (ssize_t n; fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0;) passwd.append(buf, static_cast<size_t>(n));
+  if (fd >= 0) close(fd);
+  std::istringstream lines(passwd);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> f;  // name:password:uid:gid:gecos:home:shell
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, ':');) f.push_back(x);
+    if (f.size() >= 6 && f[2] == std::to_string(s.uid)) {
+      if (!f[5].empty()) home = f[5];
+      break;
+    }
+  }
+  env.push_back("HOME=" + home);
+  return env;
+}
+
 // Like execvpe, with the container's PATH; the exit code says not found (127) or not executable (126).
-[[noreturn]] void exec_process(const NativeSpec& s) {
+[[noreturn]] void exec_process(const NativeSpec& s, const std::vector<std::string>& env) {
   std::vector<char*> argv, envp;
   for (const auto& a : s.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  for (const auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   const std::string& cmd = s.args[0];
   int err = ENOENT;
@@ -381,12 +406,12 @@ void become_process(const NativeSpec& s, int console_fd) {
 }
 
 // Signals unblocked, the seccomp filter of a process with noNewPrivileges, then the exec.
-[[noreturn]] void exec_as_process(const NativeSpec& s) {
+[[noreturn]] void exec_as_process(const NativeSpec& s, const std::vector<std::string>& env) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   if (s.seccomp_filter && s.no_new_privileges && !s.seccomp_filter->load()) fail("cannot load the seccomp filter", errno);
-  exec_process(s);
+  exec_process(s, env);
 }
 
 }  // namespace
@@ -444,6 +469,7 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
     close(root_now);
   }
 
+  std::vector<std::string> env = process_env(s);
   become_process(s, console_fd);
 
   // Ready: tell the parent, then wait for `start` to open the other end of the fifo.
@@ -457,13 +483,14 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
   close(wfd);
   close(fifo_fd);
 
-  exec_as_process(s);
+  exec_as_process(s, env);
 }
 
 void exec_main(const NativeSpec& s, int sync_fd, int console_fd) {
   g_sync_fd = sync_fd;  // until the exec, which closes it: the caller reads EOF, and knows
+  std::vector<std::string> env = process_env(s);
   become_process(s, console_fd);
-  exec_as_process(s);
+  exec_as_process(s, env);
 }
 
 }  // namespace hutch::runtime::native
