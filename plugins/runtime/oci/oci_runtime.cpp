@@ -10,7 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <sstream>
 
 #include "hutch/abi.hpp"
@@ -106,7 +105,10 @@ class OciRuntime final : public RuntimeBackend {
         config["process"]["args"].empty())
       throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + ": process.args is empty: there is no command to run");
     bool cgroups = config.contains("linux") && config["linux"].contains("cgroupsPath");
-    if (cgroups) cgroup_paths_[id] = config["linux"]["cgroupsPath"].get<std::string>();
+    // Kept in a file, not in memory: exec and delete may come from other processes (`hutch
+    // exec`, `hutch rm`) than the one that creates (the container's monitor).
+    if (cgroups)
+      write_file_atomic(cgroup_file(id), config["linux"]["cgroupsPath"].get<std::string>(), 0600, Durability::kVolatile);
     fs::path pid_file = state_root_ / (id + ".pid");
     ::unlink(pid_file.c_str());
     std::vector<std::string> args = {"create", "--bundle", bundle.string(), "--pid-file", pid_file.string()};
@@ -180,14 +182,24 @@ class OciRuntime final : public RuntimeBackend {
   // What a runtime made of the container's cgroup and did not remove (crun leaves its v1
   // directories behind when it fails midway) goes too.
   void forget_cgroup(const std::string& id) {
-    auto it = cgroup_paths_.find(id);
-    if (it == cgroup_paths_.end()) return;
+    auto path = cgroup_of(id);
+    if (!path) return;
     try {
-      remove_container_cgroup(detect_cgroups(ctx_.rootless.mode == UsernsMode::kRealRoot), it->second);
+      remove_container_cgroup(detect_cgroups(ctx_.rootless.mode == UsernsMode::kRealRoot), *path);
     } catch (const Error& e) {
       ctx_.logger->debug("cgroup of " + id + ": " + e.what());
     }
-    cgroup_paths_.erase(it);
+    ::unlink(cgroup_file(id).c_str());
+  }
+
+  // The linux.cgroupsPath a container was created with, when it had one.
+  fs::path cgroup_file(const std::string& id) const { return state_root_ / (id + ".cgroup"); }
+  std::optional<std::string> cgroup_of(const std::string& id) const {
+    try {
+      return read_file(cgroup_file(id));
+    } catch (const Error&) {
+      return std::nullopt;
+    }
   }
 
   // Runs the runtime with `args` after the global flags; its stdio is `io`'s (what a created
@@ -258,7 +270,6 @@ class OciRuntime final : public RuntimeBackend {
   std::string label_;
   fs::path state_root_;
   bool hide_unified_ = false;
-  std::map<std::string, std::string> cgroup_paths_;  // container -> linux.cgroupsPath
 };
 
 std::unique_ptr<RuntimeBackend> make_oci_runtime(const PluginContext& ctx) { return std::make_unique<OciRuntime>(ctx); }
