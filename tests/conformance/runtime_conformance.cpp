@@ -205,6 +205,51 @@ class RuntimeConformance : public ::testing::TestWithParam<RuntimeParam> {
     EXPECT_FALSE(rt_->state(id));
   }
 
+  // Waits for `pid` (none when <= 0), collecting its output from the reading ends `out_fd`
+  // and `err_fd` (closed here) into `o`; after `timeout`, calls `kill` and says so.
+  void collect(Outcome& o, pid_t pid, int out_fd, int err_fd, std::chrono::seconds timeout,
+               const std::function<void()>& kill) {
+    // Collect output while it runs; after its end, whatever is left (a process it left
+    // behind may hold the pipes: one second of grace).
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::chrono::steady_clock::time_point ended{};
+    bool exited = pid <= 0;
+    int fds[2] = {out_fd, err_fd};
+    std::string* into[2] = {&o.out, &o.err};
+    for (;;) {
+      if (!exited) {
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+          exited = true;
+          o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          ended = std::chrono::steady_clock::now();
+        } else if (std::chrono::steady_clock::now() > deadline) {
+          o.timed_out = true;
+          kill();
+          continue;
+        }
+      } else if (ended.time_since_epoch().count() == 0) {
+        ended = std::chrono::steady_clock::now();
+      }
+      if (fds[0] < 0 && fds[1] < 0 && exited) break;
+      if (exited && std::chrono::steady_clock::now() - ended > std::chrono::seconds(1)) break;
+      pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+      int r = poll(p, 2, 20);
+      for (int i = 0; r > 0 && i < 2; ++i) {
+        if (fds[i] < 0 || !p[i].revents) continue;
+        char buf[8192];
+        ssize_t n = ::read(fds[i], buf, sizeof buf);
+        if (n > 0) into[i]->append(buf, static_cast<size_t>(n));
+        else if (n == 0 || errno != EINTR) {
+          ::close(fds[i]);
+          fds[i] = -1;
+        }
+      }
+    }
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+  }
+
   // Creates, starts and waits for a container of `in`, its stdout and stderr on pipes.
   Outcome run(const SpecInputs& in, const std::function<void(json&)>& edit = {},
               std::chrono::seconds timeout = std::chrono::seconds(30)) {
@@ -239,49 +284,13 @@ class RuntimeConformance : public ::testing::TestWithParam<RuntimeParam> {
         o.error = std::string("start: ") + e.what();
       }
     }
-    // Collect output while it runs; after its end, whatever is left (a process it left
-    // behind may hold the pipes: one second of grace).
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::chrono::steady_clock::time_point ended{};
-    bool exited = pid <= 0;
-    int fds[2] = {out[0], err[0]};
-    std::string* into[2] = {&o.out, &o.err};
-    for (;;) {
-      if (!exited) {
-        int status = 0;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-          exited = true;
-          o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-          ended = std::chrono::steady_clock::now();
-        } else if (std::chrono::steady_clock::now() > deadline) {
-          o.timed_out = true;
-          try {
-            rt_->kill(id, SIGKILL);
-          } catch (const Error&) {
-          }
-          ::kill(pid, SIGKILL);
-          continue;
-        }
-      } else if (ended.time_since_epoch().count() == 0) {
-        ended = std::chrono::steady_clock::now();
+    collect(o, pid, out[0], err[0], timeout, [&] {
+      try {
+        rt_->kill(id, SIGKILL);
+      } catch (const Error&) {
       }
-      if (fds[0] < 0 && fds[1] < 0 && exited) break;
-      if (exited && std::chrono::steady_clock::now() - ended > std::chrono::seconds(1)) break;
-      pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-      int r = poll(p, 2, 20);
-      for (int i = 0; r > 0 && i < 2; ++i) {
-        if (fds[i] < 0 || !p[i].revents) continue;
-        char buf[8192];
-        ssize_t n = ::read(fds[i], buf, sizeof buf);
-        if (n > 0) into[i]->append(buf, static_cast<size_t>(n));
-        else if (n == 0 || errno != EINTR) {
-          ::close(fds[i]);
-          fds[i] = -1;
-        }
-      }
-    }
-    for (int fd : fds)
-      if (fd >= 0) ::close(fd);
+      ::kill(pid, SIGKILL);
+    });
     if (pid > 0) {
       try {
         rt_->remove(id);
