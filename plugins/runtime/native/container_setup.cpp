@@ -1,6 +1,8 @@
-// The container's side of the clone: mounts, pivot_root, identity, then exec.
-// Errors go back to the parent over the sync pipe as "E<message>"; after the
-// exec fifo is open, the container's stderr is the only channel left.
+// The container's side of the clone: mounts, pivot_root, identity, then exec; and the
+// process of `exec`, which takes the same identity in a container set up already.
+// Errors go back to the parent over the sync pipe as "E<message>" ("N" a command not
+// found, "X" one that cannot be run, for exec); after the exec fifo is open, the
+// container's stderr is the only channel left.
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/openat2.h>
@@ -261,12 +263,47 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   return "";
 }
 
+// The command could not be run: for exec, its caller hears why over the sync pipe (kind 'N'
+// not found, 'X' not executable) and fails; a container's init, started already, says it on
+// its stderr and exits with the code docker gives (127, 126).
+[[noreturn]] void exec_failed(char kind, const std::string& what, int code) {
+  std::string msg = (g_sync_fd >= 0 ? std::string(1, kind) : std::string("hutch: ")) + what + (g_sync_fd >= 0 ? "" : "\n");
+  ssize_t r = write(g_sync_fd >= 0 ? g_sync_fd : 2, msg.data(), msg.size());
+  (void)r;
+  _exit(code);
+}
+
+// The process's environment: the spec's, with HOME from the container's /etc/passwd (or "/")
+// when the spec has none, as runc and crun do. Read as root, in the container's root.
+std::vector<std::string> process_env(const NativeSpec& s) {
+  std::vector<std::string> env = s.env;
+  for (const auto& e : env)
+    if (e.rfind("HOME=", 0) == 0) return env;
+  std::string home = "/", passwd;
+  int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+  char buf[4096];
+  for (ssize_t n; fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0;) passwd.append(buf, static_cast<size_t>(n));
+  if (fd >= 0) close(fd);
+  std::istringstream lines(passwd);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> f;  // name:password:uid:gid:gecos:home:shell
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, ':');) f.push_back(x);
+    if (f.size() >= 6 && f[2] == std::to_string(s.uid)) {
+      if (!f[5].empty()) home = f[5];
+      break;
+    }
+  }
+  env.push_back("HOME=" + home);
+  return env;
+}
+
 // Like execvpe, with the container's PATH; the exit code says not found (127) or not executable (126).
-[[noreturn]] void exec_process(const NativeSpec& s) {
+[[noreturn]] void exec_process(const NativeSpec& s, const std::vector<std::string>& env) {
   std::vector<char*> argv, envp;
   for (const auto& a : s.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  for (const auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   const std::string& cmd = s.args[0];
   int err = ENOENT;
@@ -285,17 +322,10 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
       if (errno == EACCES || errno == ENOEXEC) denied = true, err = errno;
       else if (errno != ENOENT && errno != ENOTDIR) err = errno;
     }
-    if (!denied && err == ENOENT) {
-      std::string m = "hutch: executable file `" + cmd + "` not found in $PATH: No such file or directory\n";
-      ssize_t r = write(2, m.data(), m.size());
-      (void)r;
-      _exit(127);
-    }
+    if (!denied && err == ENOENT) exec_failed('N', "executable file `" + cmd + "` not found in $PATH: No such file or directory", 127);
   }
-  std::string m = "hutch: cannot execute `" + cmd + "`: " + strerror(err) + "\n";
-  ssize_t r = write(2, m.data(), m.size());
-  (void)r;
-  _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+  bool missing = err == ENOENT || err == ENOTDIR;
+  exec_failed(missing ? 'N' : 'X', "cannot execute `" + cmd + "`: " + strerror(err), missing ? 127 : 126);
 }
 
 // The container's terminal, made in its own /dev/pts: the slave becomes our stdio and
@@ -330,6 +360,58 @@ void make_terminal(const NativeSpec& s, int console_fd) {
     if (dup2(slave, fd) < 0) fail("cannot make the terminal our stdio", errno);
   if (ioctl(0, TIOCSCTTY, 0) != 0) fail("cannot make the terminal our controlling terminal", errno);
   if (slave > 2) close(slave);
+}
+
+// The process's own settings, in the order the kernel allows them: rlimits, its terminal, the
+// seccomp filter (with noNewPrivileges it waits for the exec), the bounding set, groups, gid,
+// uid, capabilities, no_new_privs, and last the working directory, which must exist by now.
+void become_process(const NativeSpec& s, int console_fd) {
+  for (const auto& r : s.rlimits) {
+    struct rlimit rl {static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)};
+    if (setrlimit(r.resource, &rl) != 0) fail("cannot set rlimit " + std::to_string(r.resource), errno);
+  }
+  if (s.has_oom_score_adj) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    std::string v = std::to_string(s.oom_score_adj);
+    if (fd < 0 || write(fd, v.data(), v.size()) < 0) fail("cannot set oom_score_adj", errno);
+    close(fd);
+  }
+  if (s.terminal) make_terminal(s, console_fd);
+
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the capabilities go.
+  if (s.seccomp_filter && !s.no_new_privileges && !s.seccomp_filter->load()) fail("cannot load the seccomp filter", errno);
+  set_capabilities(s);
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("cannot keep capabilities", errno);
+  if (setgroups(s.additional_gids.size(), s.additional_gids.data()) != 0 && !(errno == EPERM && s.additional_gids.empty()))
+    fail("cannot set the supplementary groups", errno);
+  auto unmapped = [](const char* kind, unsigned long id) {
+    fail(std::string("cannot run as ") + kind + " " + std::to_string(id) +
+             ": it is not mapped in the user namespace (without subordinate ranges only 0 is); "
+             "\"hutch info\" says how to add ranges",
+         0);
+  };
+  if (setresgid(s.gid, s.gid, s.gid) != 0) {
+    if (errno == EINVAL) unmapped("gid", s.gid);
+    fail("cannot set gid " + std::to_string(s.gid), errno);
+  }
+  if (setresuid(s.uid, s.uid, s.uid) != 0) {
+    if (errno == EINVAL) unmapped("uid", s.uid);
+    fail("cannot set uid " + std::to_string(s.uid), errno);
+  }
+  // Changing uid made us undumpable, which hides /proc/self/fd (the exec fifo) from us.
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  set_process_caps(s);
+  if (s.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no_new_privs", errno);
+  if (chdir(s.cwd.c_str()) != 0) fail("cannot change to the working directory " + s.cwd, errno);
+}
+
+// Signals unblocked, the seccomp filter of a process with noNewPrivileges, then the exec.
+[[noreturn]] void exec_as_process(const NativeSpec& s, const std::vector<std::string>& env) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (s.seccomp_filter && s.no_new_privileges && !s.seccomp_filter->load()) fail("cannot load the seccomp filter", errno);
+  exec_process(s, env);
 }
 
 }  // namespace
@@ -376,17 +458,7 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
   if (s.has_namespace("uts") && !s.hostname.empty() && sethostname(s.hostname.c_str(), s.hostname.size()) != 0)
     fail("cannot set the hostname", errno);
   if (own_netns) bring_up_loopback();
-  for (const auto& r : s.rlimits) {
-    struct rlimit rl {static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)};
-    if (setrlimit(r.resource, &rl) != 0) fail("cannot set rlimit " + std::to_string(r.resource), errno);
-  }
-  if (s.has_oom_score_adj) {
-    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    std::string v = std::to_string(s.oom_score_adj);
-    if (fd < 0 || write(fd, v.data(), v.size()) < 0) fail("cannot set oom_score_adj", errno);
-    close(fd);
-  }
-  // The working directory, made when missing (as docker does for -w).
+  // The working directory, made when missing (as docker does for -w; not for exec).
   {
     int root_now = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     std::string rel = s.cwd;
@@ -397,33 +469,8 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
     close(root_now);
   }
 
-  if (s.terminal) make_terminal(s, console_fd);
-
-  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the capabilities go.
-  if (s.seccomp_filter && !s.no_new_privileges && !s.seccomp_filter->load()) fail("cannot load the seccomp filter", errno);
-  set_capabilities(s);
-  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("cannot keep capabilities", errno);
-  if (setgroups(s.additional_gids.size(), s.additional_gids.data()) != 0 && !(errno == EPERM && s.additional_gids.empty()))
-    fail("cannot set the supplementary groups", errno);
-  auto unmapped = [](const char* kind, unsigned long id) {
-    fail(std::string("cannot run as ") + kind + " " + std::to_string(id) +
-             ": it is not mapped in the user namespace (without subordinate ranges only 0 is); "
-             "\"hutch info\" says how to add ranges",
-         0);
-  };
-  if (setresgid(s.gid, s.gid, s.gid) != 0) {
-    if (errno == EINVAL) unmapped("gid", s.gid);
-    fail("cannot set gid " + std::to_string(s.gid), errno);
-  }
-  if (setresuid(s.uid, s.uid, s.uid) != 0) {
-    if (errno == EINVAL) unmapped("uid", s.uid);
-    fail("cannot set uid " + std::to_string(s.uid), errno);
-  }
-  // Changing uid made us undumpable, which hides /proc/self/fd (the exec fifo) from us.
-  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-  set_process_caps(s);
-  if (s.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no_new_privs", errno);
-  if (chdir(s.cwd.c_str()) != 0) fail("cannot change to the working directory " + s.cwd, errno);
+  std::vector<std::string> env = process_env(s);
+  become_process(s, console_fd);
 
   // Ready: tell the parent, then wait for `start` to open the other end of the fifo.
   std::string fifo = fd_path(fifo_fd);
@@ -436,11 +483,14 @@ void container_main(const NativeSpec& s, int sync_fd, int map_wait_fd, int fifo_
   close(wfd);
   close(fifo_fd);
 
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (s.seccomp_filter && s.no_new_privileges && !s.seccomp_filter->load()) fail("cannot load the seccomp filter", errno);
-  exec_process(s);
+  exec_as_process(s, env);
+}
+
+void exec_main(const NativeSpec& s, int sync_fd, int console_fd) {
+  g_sync_fd = sync_fd;  // until the exec, which closes it: the caller reads EOF, and knows
+  std::vector<std::string> env = process_env(s);
+  become_process(s, console_fd);
+  exec_as_process(s, env);
 }
 
 }  // namespace hutch::runtime::native

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <sstream>
 
 #include "hutch/abi.hpp"
@@ -19,6 +20,7 @@
 #include "hutch/paths.hpp"
 #include "hutch/runtime.hpp"
 #include "hutch/store.hpp"
+#include "hutch/unique_fd.hpp"
 #include "native_spec.hpp"
 #include "seccomp_filter.hpp"
 
@@ -64,6 +66,40 @@ bool alive(pid_t pid) {
   return rp != std::string::npos && rp + 2 < stat.size() && stat[rp + 2] != 'Z';
 }
 
+// A connection to the console socket, where the process sends its terminal's master.
+int connect_console(const fs::path& socket_path) {
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    if (fd >= 0) ::close(fd);
+    throw system_error("cannot connect to the console socket " + socket_path.string(), e);
+  }
+  return fd;
+}
+
+// The namespaces exec joins, in this order: the container's user namespace first (its
+// capabilities are what the others are joined with), then mnt (which also sets root and
+// working directory to the container's pivoted root), the rest, and pid last: setns puts
+// only the children forked after it in there.
+struct NamespaceKind {
+  const char* name;  // in /proc/PID/ns
+  int flag;
+};
+constexpr NamespaceKind kExecNamespaces[] = {{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},   {"ipc", CLONE_NEWIPC},
+                                             {"uts", CLONE_NEWUTS},   {"net", CLONE_NEWNET},  {"cgroup", CLONE_NEWCGROUP},
+                                             {"pid", CLONE_NEWPID}};
+
+// What exec's joining process reports: the pid of the process it forked in there, or the
+// namespace (an index of kExecNamespaces) it could not join, or the fork's errno.
+struct JoinReport {
+  pid_t pid = 0;
+  int err = 0;
+  int failed_namespace = -1;
+};
+
 class NativeRuntime final : public RuntimeBackend {
  public:
   explicit NativeRuntime(const PluginContext& ctx) : ctx_(ctx), state_root_(ctx.run_root / "native") {
@@ -81,15 +117,7 @@ class NativeRuntime final : public RuntimeBackend {
       spec.seccomp_filter = std::make_shared<SeccompFilter>(spec.seccomp, state_root_ / "seccomp-cache");
     if (spec.terminal && io.console_socket.empty())
       throw Error(Errc::kInvalidInput, "config.json asks for a terminal (process.terminal), but no console socket was given");
-    int console_fd = -1;
-    if (spec.terminal) {
-      struct sockaddr_un addr {};
-      addr.sun_family = AF_UNIX;
-      std::strncpy(addr.sun_path, io.console_socket.c_str(), sizeof addr.sun_path - 1);
-      console_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (console_fd < 0 || ::connect(console_fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0)
-        throw_errno("cannot connect to the console socket " + io.console_socket.string());
-    }
+    int console_fd = spec.terminal ? connect_console(io.console_socket) : -1;
     fs::path dir = state_root_ / id;
     if (::mkdir(dir.c_str(), 0700) != 0) {
       if (errno == EEXIST) throw Error(Errc::kAlreadyExists, "container " + id + " already exists in the native runtime");
@@ -262,8 +290,139 @@ class NativeRuntime final : public RuntimeBackend {
     if (::kill(s->pid, signal) != 0 && errno != ESRCH) throw_errno("cannot signal container " + id);
   }
 
-  pid_t exec(const std::string& id, const json&, const RuntimeIo&) override {
-    throw Error(Errc::kRuntime, "exec into " + id + " is not implemented yet");
+  // A process forked from here joins the namespaces of the container's init (those that are
+  // not ours already) and forks the process with CLONE_PARENT: that one is in the container's
+  // PID namespace too, and a direct child of the caller, who reaps it (no subreaper needed).
+  // Before it joins anything, the joining process is put in the container's cgroup, which its
+  // child inherits. The child takes the process object's identity (exec_main) and execs; it
+  // reports a failure, its exec included, over a close-on-exec pipe, so exec fails as create
+  // would: a command not found is Errc::kCommandNotFound (127), one that cannot run 126.
+  pid_t exec(const std::string& id, const json& process, const RuntimeIo& io) override {
+    auto st = load(id);
+    if (!st) throw Error(Errc::kNotFound, "no container " + id + " in the native runtime");
+    pid_t init = (*st)["pid"].get<pid_t>();
+    if (start_time_of(init) != (*st)["start_time"].get<unsigned long long>() || !alive(init))
+      throw Error(Errc::kRuntime, "container " + id + " is not running");
+    fs::path bundle = (*st)["bundle"].get<std::string>();
+    // The container's spec with the process replaced: its root, namespaces and linux.seccomp
+    // go with it, so the process gets the container's seccomp filter.
+    json config = read_bundle_config(bundle);
+    config["process"] = process;
+    NativeSpec spec;
+    try {
+      spec = parse_spec(config, bundle);
+    } catch (Error& e) {
+      throw std::move(e.with_context("the process to exec in container " + id));
+    }
+    if (!spec.seccomp.is_null())
+      spec.seccomp_filter = std::make_shared<SeccompFilter>(spec.seccomp, state_root_ / "seccomp-cache");
+    if (spec.terminal && io.console_socket.empty())
+      throw Error(Errc::kInvalidInput, "the process to exec in container " + id +
+                                           " asks for a terminal (process.terminal), but no console socket was given");
+
+    std::vector<std::pair<UniqueFd, int>> joins;  // namespace fd, kExecNamespaces index
+    for (int i = 0; i < static_cast<int>(std::size(kExecNamespaces)); ++i) {
+      std::string theirs = "/proc/" + std::to_string(init) + "/ns/" + kExecNamespaces[i].name;
+      std::string ours = std::string("/proc/self/ns/") + kExecNamespaces[i].name;
+      struct stat a {}, b {};
+      if (::stat(theirs.c_str(), &a) != 0) throw_errno("cannot find the namespaces of container " + id + " (" + theirs + ")");
+      if (::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;  // shared with us
+      int fd = ::open(theirs.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw_errno("cannot open " + theirs + ", a namespace of container " + id);
+      joins.emplace_back(UniqueFd(fd), i);
+    }
+    // The fds hold the namespaces now; they are the init's if its pid was not reused meanwhile.
+    if (start_time_of(init) != (*st)["start_time"].get<unsigned long long>())
+      throw Error(Errc::kRuntime, "container " + id + " is not running");
+    std::string cgroups_path = st->value("cgroups_path", "");
+    CgroupSupport cgroups;
+    if (!cgroups_path.empty()) cgroups = detect_cgroups(ctx_.rootless.mode == UsernsMode::kRealRoot);
+
+    UniqueFd console(spec.terminal ? connect_console(io.console_socket) : -1);
+    int go[2], report[2], sync[2];
+    if (pipe2(go, O_CLOEXEC) != 0) throw_errno("pipe");
+    UniqueFd go_read(go[0]), go_write(go[1]);
+    if (pipe2(report, O_CLOEXEC) != 0) throw_errno("pipe");
+    UniqueFd report_read(report[0]), report_write(report[1]);
+    if (pipe2(sync, O_CLOEXEC) != 0) throw_errno("pipe");
+    UniqueFd sync_read(sync[0]), sync_write(sync[1]);
+
+    pid_t joiner = ::fork();
+    if (joiner < 0) throw_errno("cannot fork to exec in container " + id);
+    if (joiner == 0) {
+      // Nothing allocates from here to the fork below.
+      char c = 0;
+      if (::read(go_read.get(), &c, 1) != 1) _exit(125);  // the caller gave up
+      if (io.stdin_fd != 0) dup2(io.stdin_fd, 0);
+      if (io.stdout_fd != 1) dup2(io.stdout_fd, 1);
+      if (io.stderr_fd != 2) dup2(io.stderr_fd, 2);
+      syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+      JoinReport r;
+      for (const auto& [fd, i] : joins)
+        if (setns(fd.get(), kExecNamespaces[i].flag) != 0) {
+          r.err = errno;
+          r.failed_namespace = i;
+          ssize_t w = ::write(report_write.get(), &r, sizeof r);
+          (void)w;
+          _exit(125);
+        }
+      pid_t child = static_cast<pid_t>(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0));
+      if (child == 0) exec_main(spec, sync_write.get(), console.get());
+      r.pid = child;
+      r.err = child < 0 ? errno : 0;
+      ssize_t w = ::write(report_write.get(), &r, sizeof r);
+      (void)w;
+      _exit(0);
+    }
+    go_read.reset();
+    report_write.reset();
+    sync_write.reset();
+    console.reset();
+    auto reap = [](pid_t pid) {
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    };
+    if (!cgroups_path.empty()) {
+      try {
+        join_container_cgroup(cgroups, cgroups_path, joiner);
+      } catch (...) {
+        ::kill(joiner, SIGKILL);
+        reap(joiner);
+        throw;
+      }
+    }
+    if (::write(go_write.get(), "G", 1) != 1) {
+      int e = errno;
+      ::kill(joiner, SIGKILL);
+      reap(joiner);
+      throw system_error("cannot start the process to exec in container " + id, e);
+    }
+    go_write.reset();
+    JoinReport r;
+    ssize_t n;
+    while ((n = ::read(report_read.get(), &r, sizeof r)) < 0 && errno == EINTR) {
+    }
+    reap(joiner);
+    if (n != static_cast<ssize_t>(sizeof r))
+      throw Error(Errc::kRuntime, "the process joining the namespaces of container " + id + " died");
+    if (r.failed_namespace >= 0)
+      throw system_error(std::string("cannot join the ") + kExecNamespaces[r.failed_namespace].name +
+                             " namespace of container " + id,
+                         r.err);
+    if (r.pid <= 0) throw system_error("cannot fork in the PID namespace of container " + id, r.err);
+
+    std::string reply;
+    char buf[4096];
+    for (;;) {
+      ssize_t m = ::read(sync_read.get(), buf, sizeof buf);
+      if (m < 0 && errno == EINTR) continue;
+      if (m <= 0) break;
+      reply.append(buf, static_cast<size_t>(m));
+    }
+    if (reply.empty()) return r.pid;  // the pipe closed with the exec
+    reap(r.pid);
+    Errc code = reply[0] == 'N' ? Errc::kCommandNotFound : reply[0] == 'X' ? Errc::kNotExecutable : Errc::kRuntime;
+    throw Error(code, reply.size() > 1 ? reply.substr(1) : "the process to exec in container " + id + " died while being set up");
   }
 
   void remove(const std::string& id) override {

@@ -71,4 +71,10 @@ NativeSpec parse_spec(const nlohmann::json& config, const std::filesystem::path&
 // terminal in the container's /dev/pts and sends the master there.
 [[noreturn]] void container_main(const NativeSpec& spec, int sync_fd, int map_wait_fd, int fifo_fd, int console_fd);
 
+// In exec's process, already in the container's namespaces, root and cgroup: take the
+// identity of spec's process object as container_main does (but a missing working directory
+// is an error, as in docker) and exec it. `sync_fd` (close-on-exec) closes with the exec, or
+// gets "E<message>", "N<message>" (command not found) or "X<message>" (not executable).
+[[noreturn]] void exec_main(const NativeSpec& spec, int sync_fd, int console_fd);
+
 }  // namespace hutch::runtime::native

@@ -1,5 +1,5 @@
 // oci: hands core's bundle to an OCI runtime program (crun, runc, or one at a path), with
-// the runc command line every such runtime shares: create, start, state, kill, delete.
+// the runc command line every such runtime shares: create, start, state, kill, delete, exec.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -10,7 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <sstream>
 
 #include "hutch/abi.hpp"
@@ -82,6 +81,16 @@ std::string logged_errors(const fs::path& log) {
   return out;
 }
 
+// As docker and podman: a command that is not there is 127, one that cannot run 126; the
+// runtime says which in its words ("executable file `x` not found", "exec: ...: permission denied").
+Errc failure_code(const Outcome& o) {
+  auto has = [&](const char* s) { return o.error.find(s) != std::string::npos; };
+  if (!has("exec")) return Errc::kRuntime;
+  if (has("not found") || has("no such file or directory") || has("No such file or directory")) return Errc::kCommandNotFound;
+  if (has("ermission denied") || has("not permitted") || has("exec format error")) return Errc::kNotExecutable;
+  return Errc::kRuntime;
+}
+
 class OciRuntime final : public RuntimeBackend {
  public:
   explicit OciRuntime(const PluginContext& ctx) : ctx_(ctx) {
@@ -106,7 +115,10 @@ class OciRuntime final : public RuntimeBackend {
         config["process"]["args"].empty())
       throw Error(Errc::kInvalidInput, (bundle / "config.json").string() + ": process.args is empty: there is no command to run");
     bool cgroups = config.contains("linux") && config["linux"].contains("cgroupsPath");
-    if (cgroups) cgroup_paths_[id] = config["linux"]["cgroupsPath"].get<std::string>();
+    // Kept in a file, not in memory: exec and delete may come from other processes (`hutch
+    // exec`, `hutch rm`) than the one that creates (the container's monitor).
+    if (cgroups)
+      write_file_atomic(cgroup_file(id), config["linux"]["cgroupsPath"].get<std::string>(), 0600, Durability::kVolatile);
     fs::path pid_file = state_root_ / (id + ".pid");
     ::unlink(pid_file.c_str());
     std::vector<std::string> args = {"create", "--bundle", bundle.string(), "--pid-file", pid_file.string()};
@@ -119,15 +131,7 @@ class OciRuntime final : public RuntimeBackend {
       } catch (const Error&) {
       }
       forget_cgroup(id);
-      // As docker and podman: a command that is not there is 127, one that cannot run 126.
-      Errc code = Errc::kRuntime;
-      auto has = [&](const char* s) { return o.error.find(s) != std::string::npos; };
-      bool about_exec = has("exec");
-      if (about_exec && (has("not found") || has("no such file or directory") || has("No such file or directory")))
-        code = Errc::kCommandNotFound;
-      else if (about_exec && (has("ermission denied") || has("not permitted") || has("exec format error")))
-        code = Errc::kNotExecutable;
-      throw Error(code, o.error);
+      throw Error(failure_code(o), o.error);
     }
     pid_t pid = 0;
     try {
@@ -166,8 +170,38 @@ class OciRuntime final : public RuntimeBackend {
     if (o.code != 0 && state(id) && state(id)->status != "stopped") throw Error(Errc::kRuntime, o.error);
   }
 
-  pid_t exec(const std::string& id, const json&, const RuntimeIo&) override {
-    throw Error(Errc::kRuntime, "exec into " + id + " is not implemented yet");
+  // `exec --detach`: the runtime starts the process and exits, and the process is reparented
+  // to the nearest subreaper, which the caller must be (hutch's monitor and `hutch exec` are)
+  // to reap it. The runtime joins the container's namespaces, cgroup and seccomp filter itself.
+  pid_t exec(const std::string& id, const json& process, const RuntimeIo& io) override {
+    if (!process.is_object() || !process.contains("args") || !process["args"].is_array() || process["args"].empty())
+      throw Error(Errc::kInvalidInput, "the process to exec in container " + id + ": process.args is empty: there is no command to run");
+    if (process.value("terminal", false) && io.console_socket.empty())
+      throw Error(Errc::kInvalidInput, "the process to exec in container " + id +
+                                           " asks for a terminal (process.terminal), but no console socket was given");
+    std::string stem = "exec-" + id + "-" + std::to_string(::getpid()) + "-" + std::to_string(++execs_);
+    fs::path process_file = state_root_ / (stem + ".json"), pid_file = state_root_ / (stem + ".pid");
+    write_file_atomic(process_file, process.dump(), 0600, Durability::kVolatile);
+    std::vector<std::string> args = {"exec", "--process", process_file.string(), "--pid-file", pid_file.string(), "--detach"};
+    if (!io.console_socket.empty()) args.insert(args.end(), {"--console-socket", io.console_socket.string()});
+    args.push_back(id);
+    // crun joins the container's cgroup only with the manager it was created with.
+    Outcome o = invoke(args, io, cgroup_of(id).has_value());
+    ::unlink(process_file.c_str());
+    if (o.code != 0) {
+      ::unlink(pid_file.c_str());
+      // crun says only that it cannot open the container's status file.
+      if (!state(id)) throw Error(Errc::kNotFound, "no container " + id + " in " + label_ + " (" + o.error + ")");
+      throw Error(failure_code(o), o.error);
+    }
+    pid_t pid = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(read_file(pid_file)));
+    } catch (const std::exception&) {
+      throw Error(Errc::kRuntime, label_ + " exec left no pid in " + pid_file.string());
+    }
+    ::unlink(pid_file.c_str());
+    return pid;
   }
 
   void remove(const std::string& id) override {
@@ -180,18 +214,28 @@ class OciRuntime final : public RuntimeBackend {
   // What a runtime made of the container's cgroup and did not remove (crun leaves its v1
   // directories behind when it fails midway) goes too.
   void forget_cgroup(const std::string& id) {
-    auto it = cgroup_paths_.find(id);
-    if (it == cgroup_paths_.end()) return;
+    auto path = cgroup_of(id);
+    if (!path) return;
     try {
-      remove_container_cgroup(detect_cgroups(ctx_.rootless.mode == UsernsMode::kRealRoot), it->second);
+      remove_container_cgroup(detect_cgroups(ctx_.rootless.mode == UsernsMode::kRealRoot), *path);
     } catch (const Error& e) {
       ctx_.logger->debug("cgroup of " + id + ": " + e.what());
     }
-    cgroup_paths_.erase(it);
+    ::unlink(cgroup_file(id).c_str());
+  }
+
+  // The linux.cgroupsPath a container was created with, when it had one.
+  fs::path cgroup_file(const std::string& id) const { return state_root_ / (id + ".cgroup"); }
+  std::optional<std::string> cgroup_of(const std::string& id) const {
+    try {
+      return read_file(cgroup_file(id));
+    } catch (const Error&) {
+      return std::nullopt;
+    }
   }
 
   // Runs the runtime with `args` after the global flags; its stdio is `io`'s (what a created
-  // container inherits), or /dev/null and, with `out`, a pipe for stdout.
+  // container or an exec'd process inherits), or /dev/null and, with `out`, a pipe for stdout.
   Outcome invoke(const std::vector<std::string>& args, const RuntimeIo& io, bool cgroups, std::string* out = nullptr) {
     fs::path log = state_root_ / ("log-" + std::to_string(::getpid()) + "-" + args[0]);
     ::unlink(log.c_str());
@@ -206,14 +250,15 @@ class OciRuntime final : public RuntimeBackend {
 
     int pipe_fds[2] = {-1, -1};
     if (out && ::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe");
-    bool is_create = args[0] == "create";
+    // What the runtime starts (a created container, an exec'd process) inherits its stdio.
+    bool passes_io = args[0] == "create" || args[0] == "exec";
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     pid_t pid = ::fork();
     if (pid < 0) throw_errno("cannot start " + program_.string());
     if (pid == 0) {
-      int in = is_create ? io.stdin_fd : devnull;
-      int o1 = out ? pipe_fds[1] : (is_create ? io.stdout_fd : devnull);
-      int o2 = is_create ? io.stderr_fd : devnull;
+      int in = passes_io ? io.stdin_fd : devnull;
+      int o1 = out ? pipe_fds[1] : (passes_io ? io.stdout_fd : devnull);
+      int o2 = passes_io ? io.stderr_fd : devnull;
       if (!io.console_socket.empty()) in = o1 = o2 = devnull;
       ::dup2(in, 0);
       ::dup2(o1, 1);
@@ -258,7 +303,7 @@ class OciRuntime final : public RuntimeBackend {
   std::string label_;
   fs::path state_root_;
   bool hide_unified_ = false;
-  std::map<std::string, std::string> cgroup_paths_;  // container -> linux.cgroupsPath
+  int execs_ = 0;  // names this process's exec files apart
 };
 
 std::unique_ptr<RuntimeBackend> make_oci_runtime(const PluginContext& ctx) { return std::make_unique<OciRuntime>(ctx); }
