@@ -240,14 +240,17 @@ TEST_F(CrashTest, KilledForegroundRunLeavesTheContainerRunning) {
   import_busybox("bb");
   Options o;
   o.timeout = 90s;
-  Proc p(cmd({"run", "--name", "orphan", "bb", "sh", "-c", std::string("echo ready; ") + "while true; do sleep 0.1; done"}),
-         o);
+  // A sleep of its own, to find the container's process among everything else running.
+  std::mt19937 rng(std::random_device{}());
+  std::string secs = std::to_string(600000 + rng() % 300000);
+  Proc p(cmd({"run", "--name", "orphan", "bb", "sh", "-c", "echo ready; exec sleep " + secs}), o);
   ASSERT_TRUE(p.wait_for_stdout("ready\n", 60s)) << p.wait();
   p.signal(SIGKILL);
   p.wait();
   Result ps = hutch({"ps", "-q"});
   EXPECT_OK(ps);
   EXPECT_EQ(lines(ps.out).size(), 1u) << "the container still runs" << ps;
+  EXPECT_GT(find_process({"sleep", secs}), 0);
   EXPECT_TRUE(OneLineError(hutch({"rm", "orphan"}), {"orphan", "rm -f"}));
   EXPECT_OK(hutch({"stop", "-t", "0", "orphan"}));
   Result rm = hutch({"rm", "orphan"});
@@ -255,10 +258,9 @@ TEST_F(CrashTest, KilledForegroundRunLeavesTheContainerRunning) {
   Result all = hutch({"ps", "-a", "-q"});
   EXPECT_OK(all);
   EXPECT_EQ(all.out, "");
-  // Its processes are gone too (give the kill a moment).
   bool gone = false;
   for (int i = 0; i < 30 && !gone; ++i) {
-    gone = find_process({"sleep", "0.1"}) < 0;
+    gone = find_process({"sleep", secs}) < 0;
     if (!gone) std::this_thread::sleep_for(100ms);
   }
   EXPECT_TRUE(gone) << "the container still runs";
