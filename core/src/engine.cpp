@@ -840,6 +840,7 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
   if (!o.detach_keys.empty()) attach::parse_detach_keys(o.detach_keys);
 
   NetworkBackend& net = network(o.network);
+  runtime();  // an unknown runtime is refused before anything is made (and its monitor inherits it loaded)
   StorageDriver& sd = storage();
 
   ImageRecord image;
