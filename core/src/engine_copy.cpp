@@ -205,6 +205,13 @@ Target place(const Side& side, const std::string& raw, const std::string& cleane
   }
   if (at.st) {
     if (dir_only) throw side.not_a_directory(cleaned);
+    // As docker: a device, a FIFO or a socket is not a file to replace (think of /dev/null).
+    if (!S_ISREG(at.st->st_mode))
+      throw Error(Errc::kInvalidInput, "cannot copy to " + side.show(cleaned) + ": it is " +
+                                           (S_ISFIFO(at.st->st_mode)   ? "a FIFO"
+                                            : S_ISSOCK(at.st->st_mode) ? "a socket"
+                                                                       : "a device") +
+                                           ", not a regular file or a directory");
     if (src.is_dir)
       throw Error(Errc::kInvalidInput, "cannot copy a directory to a file: " + side.show(cleaned) + " is a file");
     t.dir = std::move(at.parent);
