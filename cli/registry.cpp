@@ -44,6 +44,7 @@ std::unique_ptr<Command> make_unpause_command();
 std::unique_ptr<Command> make_port_command();
 std::unique_ptr<Command> make_healthcheck_run_command();
 std::unique_ptr<Command> make_container_prune_command();
+std::unique_ptr<Command> make_cp_command();
 
 std::vector<std::unique_ptr<Command>> make_all_commands() {
   std::vector<std::unique_ptr<Command>> c;
@@ -89,6 +90,7 @@ std::vector<std::unique_ptr<Command>> make_all_commands() {
   c.push_back(make_port_command());
   c.push_back(make_healthcheck_run_command());
   c.push_back(make_container_prune_command());
+  c.push_back(make_cp_command());
   return c;
 }
 

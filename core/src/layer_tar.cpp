@@ -107,14 +107,19 @@ class Applier {
 
   void apply(struct archive* a, struct archive_entry* e) {
     std::string path = normalize(lazy_archive::archive_entry_pathname(e) ? lazy_archive::archive_entry_pathname(e) : "");
+    if (path.empty() && opts_.copy_extraction) return;  // docker cp leaves the directory itself alone
     std::string parent, base;
     split(path, parent, base);
-    if (base.rfind(kWhiteoutPrefix, 0) == 0) {
+    if (opts_.whiteouts != WhiteoutForm::kNone && base.rfind(kWhiteoutPrefix, 0) == 0) {
       whiteout(path, parent, base);
       return;
     }
     Fd pfd(open_dir_beneath(root_, parent, true));
     if (pfd.fd < 0) {
+      if ((errno == ENOENT || errno == ENOTDIR || errno == EEXIST || errno == ELOOP) && opts_.copy_extraction)
+        throw Error(Errc::kInvalidInput, "the entry \"" + path + "\" lies under \"" + parent +
+                                             "\", which is not a directory beneath the destination (a symlink "
+                                             "that leads outside it, or a file)");
       if (errno == ENOENT || errno == ENOTDIR || errno == EEXIST || errno == ELOOP)
         throw Error(Errc::kInvalidInput, "the layer entry \"" + path + "\" lies under \"" + parent +
                                              "\", which is not a directory inside the image (a symlink that "
@@ -142,6 +147,11 @@ class Applier {
     }
     created_.insert(path);
     mode_t type = lazy_archive::archive_entry_filetype(e);
+    if (opts_.copy_extraction && (hardlink || type != AE_IFDIR)) {
+      struct stat st;
+      if (fstatat(pfd.fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+        throw Error(Errc::kInvalidInput, "cannot overwrite the directory \"" + path + "\" with a non-directory");
+    }
     if (hardlink) {
       make_hardlink(pfd.fd, base, normalize(hardlink), path);
       return;
@@ -150,6 +160,8 @@ class Applier {
       struct stat st;
       bool replaces_whiteout = false;
       if (fstatat(pfd.fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+        if (opts_.copy_extraction)
+          throw Error(Errc::kInvalidInput, "cannot overwrite the non-directory \"" + path + "\" with a directory");
         replaces_whiteout = is_overlay_whiteout(st);
         remove_beneath(pfd.fd, base);
       }
@@ -255,7 +267,7 @@ class Applier {
     // After chown, which clears setuid and setgid.
     if (name.empty()) {
       if (fchmod(fd, mode) != 0) throw system_error("cannot set mode", errno);
-    } else if (fchmodat(fd, name.c_str(), mode, 0) != 0) {
+    } else if (fchmodat(fd, name.c_str(), mode, AT_SYMLINK_NOFOLLOW) != 0) {
       throw system_error("cannot set the mode of " + name, errno);
     }
   }
@@ -508,25 +520,45 @@ void remove_beneath(int dir_fd, const std::string& name) {
   }
 }
 
+namespace {
+
+// Applies every entry of the opened archive; `display_name` ("layer X") names it in errors.
+ApplyStats apply_entries(struct archive* a, int root_fd, const std::string& display_name, const ApplyOptions& options) {
+  Applier applier(root_fd, options);
+  struct archive_entry* e;
+  for (;;) {
+    int rc = lazy_archive::archive_read_next_header(a, &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+      throw Error(Errc::kInvalidInput, display_name + " is not a valid tar: " + lazy_archive::archive_error_string(a));
+    applier.apply(a, e);
+    applier.stats.entries++;
+  }
+  applier.finish();
+  return applier.stats;
+}
+
+}  // namespace
+
 ApplyStats apply_layer_tar(int root_fd, const std::filesystem::path& tar, const ApplyOptions& options) {
   ArchiveReader r;
   lazy_archive::archive_read_support_filter_all(r.a);
   lazy_archive::archive_read_support_format_tar(r.a);
   if (lazy_archive::archive_read_open_filename(r.a, tar.c_str(), 1 << 16) != ARCHIVE_OK)
     throw Error(Errc::kInvalidInput, "cannot open layer " + tar.string() + ": " + lazy_archive::archive_error_string(r.a));
-  Applier applier(root_fd, options);
-  struct archive_entry* e;
-  for (;;) {
-    int rc = lazy_archive::archive_read_next_header(r.a, &e);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
-      throw Error(Errc::kInvalidInput, "layer " + tar.string() + " is not a valid tar: " + lazy_archive::archive_error_string(r.a));
-    applier.apply(r.a, e);
-    applier.stats.entries++;
-  }
-  applier.finish();
-  return applier.stats;
+  return apply_entries(r.a, root_fd, "layer " + tar.string(), options);
 }
+
+ApplyStats apply_tar_stream(int root_fd, int tar_fd, const std::string& display_name, const ApplyOptions& options) {
+  ArchiveReader r;
+  lazy_archive::archive_read_support_filter_all(r.a);
+  lazy_archive::archive_read_support_format_tar(r.a);
+  if (lazy_archive::archive_read_open_fd(r.a, tar_fd, 1 << 16) != ARCHIVE_OK)
+    throw Error(Errc::kInvalidInput, "cannot read " + display_name + ": " + lazy_archive::archive_error_string(r.a));
+  return apply_entries(r.a, root_fd, display_name, options);
+}
+
+int open_beneath(int root_fd, const std::string& relative, int flags) { return openat2_beneath(root_fd, relative, flags); }
 
 std::string decompress_layer(int input_fd, const std::string& display_name, const std::filesystem::path& output,
                              std::uint64_t* size) {

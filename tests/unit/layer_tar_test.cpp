@@ -128,6 +128,41 @@ TEST_F(LayerTar, OwnerOutsideTheMappingIsAClearError) {
   }
 }
 
+// hutch cp's extraction: a stream, ".wh." names are files, the directory itself is left alone,
+// and a directory and a non-directory never replace each other.
+TEST_F(LayerTar, CopyExtractionFromAStream) {
+  opts_.whiteouts = WhiteoutForm::kNone;
+  opts_.copy_extraction = true;
+  ::chmod(root_.c_str(), 0750);
+  fs::create_directories(root_ / "dir");
+  std::ofstream(root_ / "file") << "old";
+  std::ofstream(root_ / "keep") << "keep";
+  fs::path tar = make_tar(tmp_.path(), "cp.tar",
+                          {{".", AE_IFDIR, "", 0700}, {".wh.keep", AE_IFREG, "a file"}, {"new/f", AE_IFREG, "f"}});
+  int fd = ::open(tar.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  apply_tar_stream(root_fd_, fd, "the test stream", opts_);
+  ::close(fd);
+  EXPECT_EQ(slurp(root_ / ".wh.keep"), "a file");
+  EXPECT_EQ(slurp(root_ / "keep"), "keep");
+  EXPECT_EQ(slurp(root_ / "new/f"), "f");
+  struct stat st;
+  ASSERT_EQ(::stat(root_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u) << "the destination directory keeps its mode";
+  try {
+    apply({{"dir", AE_IFREG, "x"}});
+    ADD_FAILURE() << "a file replaced a directory";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot overwrite the directory \"dir\""), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::is_directory(root_ / "dir"));
+  EXPECT_THROW(apply({{"file", AE_IFDIR, "", 0755}}), Error);
+  EXPECT_EQ(slurp(root_ / "file"), "old");
+  // A file over a file is replaced, as docker cp does.
+  apply({{"file", AE_IFREG, "new"}});
+  EXPECT_EQ(slurp(root_ / "file"), "new");
+}
+
 TEST(DecompressLayer, RejectsWhatIsNotATar) {
   test::TempDir tmp;
   fs::path junk = tmp.path() / "junk.txt";

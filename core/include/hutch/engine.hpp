@@ -308,6 +308,21 @@ class HUTCH_API Engine {
   std::filesystem::path volume_for_run(const std::string& name, const std::filesystem::path& rootfs,
                                        const std::string& destination);
 
+  // `hutch cp` (engine_copy.cpp), as docker cp: SRC a file, a directory or DIR/. (what it
+  // holds); DEST "-" (out) or SRC "-" (in) a tar stream on `stream_fd`. Container paths resolve
+  // beneath the container's root (openat2 RESOLVE_IN_ROOT); a running container is seen as its
+  // process sees it (with its volumes and mounts), a stopped one is mounted for the copy.
+  // Returns the bytes of the tar that was copied.
+  struct CopyOptions {
+    bool archive = false;      // -a: keep the source's uid/gid (else: the container's root, or the caller)
+    bool follow_link = false;  // -L: follow a symlink that SRC names (beneath its root)
+    int stream_fd = -1;        // the tar stream of "-"
+  };
+  std::uint64_t copy_from_container(const std::string& container, const std::string& src, const std::string& dest,
+                                    const CopyOptions& options);
+  std::uint64_t copy_to_container(const std::string& src, const std::string& container, const std::string& dest,
+                                  const CopyOptions& options);
+
  private:
   struct LoadedBackends;
   void recover_once();

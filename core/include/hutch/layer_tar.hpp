@@ -19,6 +19,7 @@ enum class WhiteoutForm {
   kDelete,   // the layer is applied on a copy of the layers below, whiteouts delete (vfs)
   kOverlay,  // the layer stands alone: a whiteout is a 0:0 character device, an opaque
              // directory has the xattr kOverlayOpaqueXattr (overlay, fuse-overlayfs)
+  kNone,     // not a layer (hutch cp): a ".wh." name is a file like any other
 };
 
 // Overlay metadata in the "user." namespace: what the kernel reads with the `userxattr`
@@ -34,6 +35,10 @@ struct ApplyOptions {
   // IDs that exist in the namespace: an owner at or past these is an error naming the file.
   unsigned long uid_count = 4294967295UL;
   unsigned long gid_count = 4294967295UL;
+  // docker cp's extraction: an entry for the root itself (".") changes nothing, and a
+  // directory is never replaced by a non-directory nor the other way round (an error naming
+  // both), where a layer replaces whatever is there.
+  bool copy_extraction = false;
   const Logger* logger = nullptr;
 };
 
@@ -50,6 +55,9 @@ struct ApplyStats {
 // beneath the root (openat2 RESOLVE_IN_ROOT): "..", absolute paths and symlinks or
 // hardlinks that point outside never reach outside.
 HUTCH_API ApplyStats apply_layer_tar(int root_fd, const std::filesystem::path& tar, const ApplyOptions& options);
+// The same from a stream (a pipe, stdin); `display_name` names it in errors.
+HUTCH_API ApplyStats apply_tar_stream(int root_fd, int tar_fd, const std::string& display_name,
+                                      const ApplyOptions& options);
 
 // Decompresses `input` (plain or gzip/xz/zstd/bzip2) into the plain tar `output`, checks
 // that it is a tar archive, and returns the sha256 hex of the plain tar (the layer's diff ID).
@@ -77,5 +85,9 @@ HUTCH_API void remove_beneath(int dir_fd, const std::string& name);
 // Opens (O_PATH) the directory `relative` beneath root_fd, creating missing components
 // with mode 0755 when `create`. Returns -1 with errno set on failure.
 HUTCH_API int open_dir_beneath(int root_fd, const std::string& relative, bool create);
+
+// openat2(root_fd, relative, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): "..", absolute
+// paths and symlinks all stay beneath root_fd. Returns -1 with errno set on failure.
+HUTCH_API int open_beneath(int root_fd, const std::string& relative, int flags);
 
 }  // namespace hutch
