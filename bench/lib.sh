@@ -124,3 +124,116 @@ bench_write_report() {
   fi
   return 0
 }
+
+# ---------------------------------------------------------------- timing and figures
+# (used by run_lifecycle_bench.sh; the older scripts keep their own copies)
+
+bench_stamp() { _T=${EPOCHREALTIME//[!0-9]/}; _T=$((10#$_T)); }   # _T: microseconds, no fork
+
+# SAMPLES DIV -> "median p90 mean min max", each sample divided by DIV, 3 decimals; p90 is
+# the nearest rank. Prints nothing for no samples.
+bench_stats() {
+  printf '%s\n' $1 | sort -n | awk -v d="$2" '
+    NF { v[++n] = $1 / d; s += v[n] }
+    END {
+      if (n == 0) exit
+      med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+      i = int(0.9 * n); if (i < 0.9 * n) i++; if (i < 1) i = 1
+      printf "%.3f %.3f %.3f %.3f %.3f\n", med, v[i], s / n, v[1], v[n]
+    }'
+}
+bench_ratio() {  # A B -> A/B with 2 decimals, or nothing when either is missing or B is 0
+  [ -n "$1" ] && [ -n "$2" ] || return 0
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'
+}
+bench_verdict() {  # VALUE ge|le LIMIT -> "7.10x: met" / "3.00x: NOT met" / "n/a"
+  [ -n "$1" ] || { printf 'n/a'; return; }
+  if awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN { exit !((op == "le") ? a <= b : a >= b) }'; then
+    printf '%sx: met' "$1"
+  else
+    printf '%sx: NOT met' "$1"
+  fi
+}
+bench_dec_gt() {  # A B: decimal A > B (two decimals), in bash arithmetic, no fork
+  local a=${1%.*} af=${1#*.} b=${2%.*} bf=${2#*.}
+  [ "$a" = "$1" ] && af=00; [ "$b" = "$2" ] && bf=00
+  af=${af}00 bf=${bf}00
+  (( 10#$a * 100 + 10#${af:0:2} > 10#$b * 100 + 10#${bf:0:2} ))
+}
+BENCH_LOAD_MAX=0
+bench_sample_load() {  # keeps the highest 1-minute load average seen in BENCH_LOAD_MAX, no fork
+  local l _
+  read -r l _ </proc/loadavg
+  bench_dec_gt "$l" "$BENCH_LOAD_MAX" && BENCH_LOAD_MAX=$l
+  return 0
+}
+# hyperfine --export-json FILE -> its "times" (seconds) as microseconds, space-separated
+bench_hyperfine_times() {
+  tr -d ' \n\t' <"$1" | sed -n 's/.*"times":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' |
+    awk 'NF { printf "%d ", $1 * 1e6 + 0.5 }'
+}
+# One line on the host for a report header: kernel, CPUs, the cgroup layout.
+bench_host_desc() {
+  local layout cg2
+  layout=$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)
+  cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+  case $layout in
+    cgroup2fs) layout="cgroup v2" ;;
+    tmpfs) layout="cgroup v1${cg2:+, hybrid: cgroup2 at $cg2 [$(cat "$cg2/cgroup.controllers" 2>/dev/null)]}" ;;
+    *) layout="cgroups unknown ($layout)" ;;
+  esac
+  printf 'kernel %s, %s CPUs, %s' "$(uname -r)" "$(nproc 2>/dev/null || echo '?')" "$layout"
+}
+
+# ---------------------------------------------------------------- the private environment
+# As the bench user: a private HOME and XDG_RUNTIME_DIR under W (rootless podman needs a
+# runtime dir and writes under HOME even with --root; hutch reads HOME and XDG_* for its
+# defaults), no host storage.conf (CONTAINERS_STORAGE_CONF names a private one that only
+# names a driver; the flags pick the real one), and the run-time base RB: W/run, or a short
+# /tmp dir when W is long, because podman refuses a --runroot longer than 50 characters.
+bench_private_env() {  # W
+  local w=$1
+  mkdir -p "$w/home" "$w/xdg" || die "cannot create $w/home"
+  chmod 0700 "$w/xdg"
+  export HOME=$w/home XDG_RUNTIME_DIR=$w/xdg
+  unset XDG_CONFIG_HOME XDG_DATA_HOME XDG_CACHE_HOME STORAGE_DRIVER STORAGE_OPTS HUTCH_CONFIG CONTAINER_HOST
+  printf '[storage]\ndriver = "vfs"\n' >"$w/storage.conf"
+  export CONTAINERS_STORAGE_CONF=$w/storage.conf
+  RB=$w/run
+  if [ "${#RB}" -gt 40 ]; then
+    RB=$(mktemp -d /tmp/hrb.XXXXXX) || die "mktemp -d failed"
+  fi
+  mkdir -p "$RB" && chmod 0700 "$RB"
+}
+
+# podman as the benches run it on this host: a private store, --runtime runc (crun refuses
+# the hybrid cgroup layout), cgroupfs and file events (what podman picks without systemd,
+# passed so that a systemd host measures the same), native overlay. Sets BENCH_PODMAN.
+bench_podman_cmd() {  # ROOT RUNROOT TMPDIR
+  BENCH_PODMAN=(podman --root "$1" --runroot "$2" --tmpdir "$3" --storage-driver overlay
+                --cgroup-manager cgroupfs --events-backend file --runtime runc)
+}
+# Why podman cannot be used here, or nothing: podman or runc missing, a runroot too long.
+bench_podman_missing() {  # RUNROOT
+  if ! have podman; then
+    echo "podman is not installed (apt-get install -y podman); this bench measures hutch against it"
+  elif ! have runc; then
+    echo "runc is not installed (apt-get install -y runc); podman needs --runtime runc on this host"
+  elif [ "${#1}" -gt 50 ]; then
+    echo "podman's --runroot $1 would be longer than 50 characters (podman refuses it)"
+  fi
+}
+# Removes podman's store (system reset also deletes files owned by subordinate IDs), then
+# stops the rootless pause process that holds podman's user namespace, if it is still ours.
+bench_podman_reset() {  # TMPDIR LOG PODMAN-ARGS...
+  local tmp=$1 log=$2 p t pids=()
+  shift 2
+  for p in "$tmp/pause.pid" "$XDG_RUNTIME_DIR/libpod/tmp/pause.pid"; do
+    [ -s "$p" ] && pids+=("$(cat "$p" 2>/dev/null)")
+  done
+  timeout 600 "$@" system reset --force >>"$log" 2>&1
+  for t in "${pids[@]}"; do
+    [[ $t =~ ^[0-9]+$ ]] && [ "$(stat -c %u "/proc/$t" 2>/dev/null)" = "$(id -u)" ] && kill "$t" 2>/dev/null
+  done
+  return 0
+}
