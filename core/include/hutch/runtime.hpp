@@ -56,8 +56,10 @@ class RuntimeBackend {
   // user namespace first, when it has one of its own), its root, its cgroup, under its seccomp
   // filter unless the spec's process had none. With process.terminal, the terminal's master
   // goes over io.console_socket as for create. Returns the process's pid as the caller sees it:
-  // a child of the caller or, reparented, of a subreaper caller; the caller reaps it. Errors
-  // as create's: a command not found is Errc 127-style (kNotFound), not executable 126.
+  // a child of the caller or, reparented, of a subreaper caller; the caller reaps it (and, as a
+  // subreaper, whatever else a runtime leaves it). Errors as create's: a command not found is
+  // Errc::kCommandNotFound (127), one that cannot run kNotExecutable (126); an unknown
+  // container kNotFound.
   virtual pid_t exec(const std::string& id, const nlohmann::json& process, const RuntimeIo& io) = 0;
 };
 
