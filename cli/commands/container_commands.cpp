@@ -105,10 +105,14 @@ class StartCommand final : public Command {
   std::vector<std::string> names_;
 };
 
-class StopCommand final : public Command {
+// stop and restart: the same arguments, the same -t.
+class TimedCommand final : public Command {
  public:
-  std::string name() const override { return "stop"; }
-  std::string summary() const override { return "Stop containers: the stop signal, then SIGKILL after a timeout"; }
+  using Action = void (Engine::*)(const std::string&, std::optional<int>);
+  TimedCommand(std::string name, std::string summary, Action action)
+      : name_(std::move(name)), summary_(std::move(summary)), action_(action) {}
+  std::string name() const override { return name_; }
+  std::string summary() const override { return summary_; }
   std::string usage() const override { return "CONTAINER [CONTAINER...]"; }
   bool needs_user_namespace() const override { return true; }
   void add_options(po::options_description& o) override {
@@ -116,37 +120,16 @@ class StopCommand final : public Command {
                     "seconds to wait before SIGKILL (default: the container's --stop-timeout, 10)");
   }
   void set_arguments(const std::vector<std::string>& a) override {
-    if (a.empty()) usage_error("\"hutch stop\" needs at least one container");
+    if (a.empty()) usage_error("\"hutch " + name_ + "\" needs at least one container");
     names_ = a;
   }
   int run(CommandContext& ctx) override {
-    return for_each_container(names_, [&](const std::string& n) { ctx.engine().stop_container(n, timeout_); });
+    return for_each_container(names_, [&](const std::string& n) { (ctx.engine().*action_)(n, timeout_); });
   }
 
  private:
-  std::optional<int> timeout_;
-  std::vector<std::string> names_;
-};
-
-class RestartCommand final : public Command {
- public:
-  std::string name() const override { return "restart"; }
-  std::string summary() const override { return "Stop and start containers again"; }
-  std::string usage() const override { return "CONTAINER [CONTAINER...]"; }
-  bool needs_user_namespace() const override { return true; }
-  void add_options(po::options_description& o) override {
-    o.add_options()("time,t", po::value<int>()->notifier([this](int v) { timeout_ = v; }),
-                    "seconds to wait before SIGKILL (default: the container's --stop-timeout, 10)");
-  }
-  void set_arguments(const std::vector<std::string>& a) override {
-    if (a.empty()) usage_error("\"hutch restart\" needs at least one container");
-    names_ = a;
-  }
-  int run(CommandContext& ctx) override {
-    return for_each_container(names_, [&](const std::string& n) { ctx.engine().restart_container(n, timeout_); });
-  }
-
- private:
+  std::string name_, summary_;
+  Action action_;
   std::optional<int> timeout_;
   std::vector<std::string> names_;
 };
@@ -500,8 +483,13 @@ class StatsCommand final : public Command {
 std::unique_ptr<Command> make_stats_command() { return std::make_unique<StatsCommand>(); }
 std::unique_ptr<Command> make_create_command() { return std::make_unique<CreateCommand>(); }
 std::unique_ptr<Command> make_start_command() { return std::make_unique<StartCommand>(); }
-std::unique_ptr<Command> make_stop_command() { return std::make_unique<StopCommand>(); }
-std::unique_ptr<Command> make_restart_command() { return std::make_unique<RestartCommand>(); }
+std::unique_ptr<Command> make_stop_command() {
+  return std::make_unique<TimedCommand>("stop", "Stop containers: the stop signal, then SIGKILL after a timeout",
+                                        &Engine::stop_container);
+}
+std::unique_ptr<Command> make_restart_command() {
+  return std::make_unique<TimedCommand>("restart", "Stop and start containers again", &Engine::restart_container);
+}
 std::unique_ptr<Command> make_kill_command() { return std::make_unique<KillCommand>(); }
 std::unique_ptr<Command> make_wait_command() { return std::make_unique<WaitCommand>(); }
 std::unique_ptr<Command> make_attach_command() { return std::make_unique<AttachCommand>(); }

@@ -21,15 +21,15 @@ class RmCommand final : public Command {
   }
   int run(CommandContext& ctx) override {
     int rc = 0;
-    for (const auto& n : names_) {
-      try {
-        ctx.engine().remove_container(n, force_, volumes_);
-        std::cout << n << "\n";
-      } catch (const Error& e) {
-        std::cout.flush();
-        std::cerr << "Error: " << e.full_message() << "\n";
-        rc = 125;
+    auto errors = ctx.engine().remove_containers(names_, force_, volumes_);
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      if (errors[i].empty()) {
+        std::cout << names_[i] << "\n";
+        continue;
       }
+      std::cout.flush();
+      std::cerr << "Error: " << errors[i].substr(1) << "\n";
+      rc = 125;
     }
     std::cout.flush();
     return rc;

@@ -13,6 +13,7 @@
 
 #include "foreground.hpp"
 #include "hutch/error.hpp"
+#include "hutch/paths.hpp"
 
 namespace hutch::attach {
 
@@ -83,24 +84,6 @@ std::string socket_path(const std::string& run_root, const std::string& containe
 }
 
 namespace {
-
-bool write_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        struct pollfd pf {fd, POLLOUT, 0};
-        ::poll(&pf, 1, 100);
-        continue;
-      }
-      return false;
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
 void send_window_size(int conn) {
   struct winsize ws {};

@@ -854,7 +854,7 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
     json image_config = json::parse(st.read_blob("sha256:" + image.id));
     icfg = parse_image_config(image_config);
     rec.healthcheck = detail::healthcheck_for(o, image_config);
-    auto containers = st.containers();
+    auto containers = st.container_records();
     if (!o.name.empty()) {
       for (const auto& c : containers)
         if (c.name == o.name)

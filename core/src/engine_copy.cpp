@@ -32,25 +32,6 @@ constexpr int kMaxSymlinks = 40;  // the kernel's own limit for one path
 
 // ---- paths ------------------------------------------------------------------------------------
 
-// "/a/./b//../c/" -> "a/c": lexically, as docker cleans paths; ".." stops at the root.
-std::string clean(const std::string& raw) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= raw.size()) {
-    size_t j = raw.find('/', i);
-    if (j == std::string::npos) j = raw.size();
-    std::string comp = raw.substr(i, j - i);
-    if (comp == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!comp.empty() && comp != ".") {
-      parts.push_back(comp);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
-  return out;
-}
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -127,7 +108,7 @@ Located locate(const Side& side, std::string dir, std::string base, bool follow,
     at.parent.reset(open_beneath(side.root, dir, O_PATH | O_DIRECTORY));
     if (at.parent.get() < 0) {
       int e = errno;
-      std::string d = clean(dir);
+      std::string d = normalize_path(dir);
       if (e == ENOENT) throw side.not_found(hops == 0 ? d : shown);
       if (e == ENOTDIR) throw base == "." && hops == 0 ? side.not_a_directory(d) : side.not_found(hops == 0 ? d : shown);
       if (e == ELOOP) throw Error(Errc::kInvalidInput, "too many levels of symbolic links in " + side.show(shown));
@@ -381,16 +362,9 @@ class TarOut {
 
   static la_ssize_t write_cb(struct archive*, void* self_ptr, const void* buf, size_t len) {
     auto* self = static_cast<TarOut*>(self_ptr);
-    const char* p = static_cast<const char*>(buf);
-    size_t done = 0;
-    while (done < len) {
-      ssize_t n = ::write(self->fd_, p + done, len - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        self->write_errno_ = errno;
-        return -1;
-      }
-      done += static_cast<size_t>(n);
+    if (!write_all(self->fd_, buf, len)) {
+      self->write_errno_ = errno;
+      return -1;
     }
     self->bytes_ += len;
     return static_cast<la_ssize_t>(len);
@@ -564,7 +538,7 @@ std::uint64_t Engine::copy_from_container(const std::string& container, const st
   // Every descriptor into the container's filesystem is closed before it is unmounted.
   std::uint64_t bytes = [&] {
     Side from{root.fd(), container};
-    std::string src_clean = clean(src);
+    std::string src_clean = normalize_path(src);
     Source s = find_source(from, src, src_clean, options.follow_link);
     if (dest == "-") {
       try {
@@ -578,7 +552,7 @@ std::uint64_t Engine::copy_from_container(const std::string& container, const st
     UniqueFd host_root = open_host_root();
     Side to{host_root.get(), ""};
     std::string dest_raw = host_path(dest);
-    Target t = place(to, dest_raw, clean(dest_raw), s);
+    Target t = place(to, dest_raw, normalize_path(dest_raw), s);
     try {
       return copy_through_pipe(s, from.show(src_clean), t, copy_options(rootless(), options.archive, logger_));
     } catch (Error& e) {
@@ -594,7 +568,7 @@ std::uint64_t Engine::copy_to_container(const std::string& src, const std::strin
   ContainerRoot root(*this, container);
   std::uint64_t bytes = [&] {
     Side to{root.fd(), container};
-    std::string dest_clean = clean(dest);
+    std::string dest_clean = normalize_path(dest);
     if (src == "-") {
       UniqueFd dir = stream_target(to, dest_clean);
       try {
@@ -608,7 +582,7 @@ std::uint64_t Engine::copy_to_container(const std::string& src, const std::strin
     UniqueFd host_root = open_host_root();
     Side from{host_root.get(), ""};
     std::string src_raw = host_path(src);
-    std::string src_clean = clean(src_raw);
+    std::string src_clean = normalize_path(src_raw);
     Source s = find_source(from, src_raw, src_clean, options.follow_link);
     Target t = place(to, dest, dest_clean, s);
     try {

@@ -165,7 +165,7 @@ void Engine::forget_container(const ContainerRecord& rec) {
   {
     auto lock = store().lock(FileLock::Mode::kExclusive);
     cleanup_container(rec);
-    auto containers = store().containers();
+    auto containers = store().container_records();
     containers.erase(std::remove_if(containers.begin(), containers.end(), [&](const ContainerRecord& c) { return c.id == rec.id; }),
                      containers.end());
     store().save_containers(containers, Durability::kVolatile);
@@ -176,6 +176,24 @@ void Engine::forget_container(const ContainerRecord& rec) {
     } catch (const Error& e) {
       logger_.warn("cannot remove the anonymous volume " + v + ": " + e.what());
     }
+}
+
+attach::RelayOptions Engine::relay_options(const ContainerRecord& rec, bool stdin_open,
+                                           const std::vector<unsigned char>& keys, bool sig_proxy) {
+  attach::RelayOptions ro;
+  ro.stdin_open = stdin_open;
+  ro.tty = rec.tty;
+  ro.detach_keys = keys;
+  ro.sig_proxy = sig_proxy && !rec.tty;  // with a terminal, ^C is a byte for the container
+  RuntimeBackend* rt = &runtime(rec.runtime);
+  std::string id = rec.id;
+  ro.forward_signal = [rt, id](int sig) {
+    try {
+      rt->kill(id, sig);
+    } catch (const Error&) {
+    }
+  };
+  return ro;
 }
 
 int Engine::run(const RunOptions& o, std::string* id) {
@@ -250,19 +268,8 @@ int Engine::start_container(const std::string& name_or_id, const StartOptions& o
     throw Error(static_cast<Errc>(code), sp == std::string::npos ? "" : msg.substr(sp + 1));
   }
   if (!o.attach) return 0;
-  attach::RelayOptions ro;
-  ro.stdin_open = o.interactive && rec.log_driver != "passthrough";  // passthrough: it reads our stdin itself
-  ro.tty = rec.tty;
-  ro.detach_keys = keys;
-  ro.sig_proxy = o.sig_proxy && !rec.tty;
-  RuntimeBackend& rt = runtime(rec.runtime);
-  ro.forward_signal = [&](int sig) {
-    try {
-      rt.kill(rec.id, sig);
-    } catch (const Error&) {
-    }
-  };
-  auto code = attach::relay(conn.fd, ro);
+  // passthrough: the container reads our stdin itself.
+  auto code = attach::relay(conn.fd, relay_options(rec, o.interactive && rec.log_driver != "passthrough", keys, o.sig_proxy));
   if (!code) return 0;  // detached
   if (*code >= 0) return *code;
   // The monitor went away without telling: what it recorded, if anything.
@@ -444,19 +451,7 @@ int Engine::attach_container(const std::string& name_or_id, const AttachOptions&
   } closer{fd};
   if (connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0)
     throw system_error("cannot connect to the monitor of container " + rec.name + " at " + path, errno);
-  attach::RelayOptions ro;
-  ro.stdin_open = o.stdin_open && rec.interactive;
-  ro.tty = rec.tty;
-  ro.detach_keys = keys;
-  ro.sig_proxy = o.sig_proxy && !rec.tty;
-  RuntimeBackend& rt = runtime(rec.runtime);
-  ro.forward_signal = [&](int sig) {
-    try {
-      rt.kill(rec.id, sig);
-    } catch (const Error&) {
-    }
-  };
-  auto code = attach::relay(fd, ro);
+  auto code = attach::relay(fd, relay_options(rec, o.stdin_open && rec.interactive, keys, o.sig_proxy));
   if (!code) return 0;
   if (*code >= 0) return *code;
   if (auto c = store().find_container(rec.id)) return live_state(*c).exit_code;
@@ -578,7 +573,7 @@ void Engine::rename_container(const std::string& name_or_id, const std::string& 
     throw Error(Errc::kUsage, "\"" + new_name + "\" is not a valid container name: use [a-zA-Z0-9][a-zA-Z0-9_.-]*");
   auto lock = store().lock(FileLock::Mode::kExclusive);
   ContainerRecord rec = find_container_or_throw(name_or_id);
-  auto all = store().containers();
+  auto all = store().container_records();
   for (const auto& c : all)
     if (c.name == new_name && c.id != rec.id)
       throw Error(Errc::kAlreadyExists, "the container name \"" + new_name + "\" is already in use by " + c.id.substr(0, 12));
@@ -898,36 +893,70 @@ std::vector<ContainerStats> Engine::container_stats(const std::vector<std::strin
 }
 
 void Engine::remove_container(const std::string& name_or_id, bool force, bool volumes) {
-  ContainerRecord rec;
+  auto errors = remove_containers({name_or_id}, force, volumes);
+  if (!errors[0].empty()) throw Error(errors[0][0] == 'N' ? Errc::kNotFound : Errc::kInvalidInput, errors[0].substr(1));
+}
+
+std::vector<std::string> Engine::remove_containers(const std::vector<std::string>& names, bool force, bool volumes) {
+  std::vector<std::string> errors(names.size());
+  std::vector<std::optional<ContainerRecord>> found(names.size());
   {
     auto lock = store().lock(FileLock::Mode::kShared);
-    rec = find_container_or_throw(name_or_id);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      try {
+        found[i] = find_container_or_throw(names[i]);
+      } catch (const Error& e) {
+        errors[i] = std::string(e.code() == Errc::kNotFound ? "N" : "I") + e.what();
+      }
+    }
   }
-  ContainerState s = live_state(rec);
-  if ((is_active(s.status) || alive(s.monitor_pid, s.monitor_start)) && !force)
-    throw Error(Errc::kInvalidInput, "container " + rec.name + " is " + s.status + "; stop it first, or use \"hutch rm -f\"");
-  // Outside the store lock: its monitor takes it to remove a --rm container.
-  kill_and_wait(rec);
+  // Outside the store lock: a --rm container's monitor takes it to remove its container.
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (!found[i]) continue;
+    ContainerState s = live_state(*found[i]);
+    if ((is_active(s.status) || alive(s.monitor_pid, s.monitor_start)) && !force) {
+      errors[i] = "Icontainer " + found[i]->name + " is " + s.status + "; stop it first, or use \"hutch rm -f\"";
+      found[i].reset();
+      continue;
+    }
+    try {
+      kill_and_wait(*found[i]);
+    } catch (const Error& e) {
+      errors[i] = std::string("I") + e.what();
+      found[i].reset();
+    }
+  }
+  // All of them under one lock, with one write of the records.
   {
     auto lock = store().lock(FileLock::Mode::kExclusive);
     recover_once();
-    auto c = store().find_container(rec.id);
-    if (!c) return;  // it was --rm: its monitor removed it
-    try {
-      runtime(c->runtime).remove(c->id);
-    } catch (const Error&) {
+    auto all = store().container_records();
+    std::set<std::string> gone;
+    for (const auto& f : found) {
+      if (!f) continue;
+      auto it = std::find_if(all.begin(), all.end(), [&](const ContainerRecord& r) { return r.id == f->id; });
+      if (it == all.end()) continue;  // it was --rm: its monitor removed it
+      try {
+        runtime(it->runtime).remove(it->id);
+      } catch (const Error&) {
+      }
+      cleanup_container(*it);
+      gone.insert(it->id);
     }
-    cleanup_container(*c);
-    auto all = store().containers();
-    all.erase(std::remove_if(all.begin(), all.end(), [&](const ContainerRecord& r) { return r.id == c->id; }), all.end());
-    store().save_containers(all);
+    if (!gone.empty()) {
+      all.erase(std::remove_if(all.begin(), all.end(), [&](const ContainerRecord& r) { return gone.count(r.id) > 0; }), all.end());
+      store().save_containers(all);
+    }
   }
   if (volumes)
-    for (const auto& v : rec.anonymous_volumes) try {
-        remove_volume(v, false);
-      } catch (const Error& e) {
-        logger_.warn("cannot remove the anonymous volume " + v + ": " + e.what());
-      }
+    for (const auto& f : found)
+      if (f)
+        for (const auto& v : f->anonymous_volumes) try {
+            remove_volume(v, false);
+          } catch (const Error& e) {
+            logger_.warn("cannot remove the anonymous volume " + v + ": " + e.what());
+          }
+  return errors;
 }
 
 }  // namespace hutch

@@ -306,7 +306,7 @@ PruneReport Engine::prune_images(bool all) {
   // Removing an image can leave another without users only through layers, never through
   // names; one pass over a snapshot is enough.
   std::set<std::string> in_use;
-  for (const auto& c : st.containers()) in_use.insert(c.image_id);
+  for (const auto& c : st.container_records()) in_use.insert(c.image_id);
   for (const auto& img : st.images()) {
     if (in_use.count(img.id)) continue;
     if (!all && !img.names.empty()) continue;

@@ -322,7 +322,7 @@ std::vector<std::string> Engine::prune_volumes(std::uint64_t* reclaimed) {
   recover_once();
   fs::path dir = prepare_volumes_dir(st.root(), logger_);
   std::set<std::string> used;
-  for (const auto& c : st.containers()) used.insert(c.volumes.begin(), c.volumes.end());
+  for (const auto& c : st.container_records()) used.insert(c.volumes.begin(), c.volumes.end());
   std::vector<std::string> removed;
   std::uint64_t bytes = 0;
   for (const auto& name : volume_names(dir)) {

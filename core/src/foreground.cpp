@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "hutch/error.hpp"
+#include "hutch/paths.hpp"
 
 namespace hutch {
 
@@ -94,23 +95,6 @@ void Terminal::make_caller_raw() {
 
 namespace {
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        struct pollfd pf {fd, POLLOUT, 0};
-        poll(&pf, 1, 100);
-        continue;
-      }
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
 
 // Copies what is there now; false when the source is finished (EOF or EIO: no slave left).
 bool pump(int from, int to) {

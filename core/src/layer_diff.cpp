@@ -1,4 +1,5 @@
 #include "hutch/layer_diff.hpp"
+#include "hutch/paths.hpp"
 
 #include "archive_lazy.hpp"
 #include <dirent.h>
@@ -303,16 +304,9 @@ class TarWriter {
  private:
   static la_ssize_t write_cb(struct archive*, void* self_ptr, const void* buf, size_t len) {
     auto* self = static_cast<TarWriter*>(self_ptr);
-    const char* p = static_cast<const char*>(buf);
-    size_t done = 0;
-    while (done < len) {
-      ssize_t n = ::write(self->fd_, p + done, len - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        self->failed_ = errno;
-        return -1;
-      }
-      done += static_cast<size_t>(n);
+    if (!write_all(self->fd_, buf, len)) {
+      self->failed_ = errno;
+      return -1;
     }
     self->hash_.update(buf, len);
     self->size_ += len;

@@ -1,4 +1,5 @@
 #include "hutch/layer_tar.hpp"
+#include "hutch/paths.hpp"
 
 #include "archive_lazy.hpp"
 #include <dirent.h>
@@ -36,25 +37,6 @@ int openat2_beneath(int root_fd, const std::string& path, int flags) {
   }
 }
 
-// "./a/../b//c" -> "b/c"; ".." never climbs above the root.
-std::string normalize(const std::string& raw) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= raw.size()) {
-    size_t j = raw.find('/', i);
-    if (j == std::string::npos) j = raw.size();
-    std::string comp = raw.substr(i, j - i);
-    if (comp == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!comp.empty() && comp != ".") {
-      parts.push_back(comp);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
-  return out;
-}
 
 void split(const std::string& path, std::string& parent, std::string& base) {
   auto slash = path.rfind('/');
@@ -106,7 +88,7 @@ class Applier {
   Applier(int root_fd, const ApplyOptions& opts) : root_(root_fd), opts_(opts) {}
 
   void apply(struct archive* a, struct archive_entry* e) {
-    std::string path = normalize(lazy_archive::archive_entry_pathname(e) ? lazy_archive::archive_entry_pathname(e) : "");
+    std::string path = normalize_path(lazy_archive::archive_entry_pathname(e) ? lazy_archive::archive_entry_pathname(e) : "");
     if (path.empty() && opts_.copy_extraction) return;  // docker cp leaves the directory itself alone
     std::string parent, base;
     split(path, parent, base);
@@ -153,7 +135,7 @@ class Applier {
         throw Error(Errc::kInvalidInput, "cannot overwrite the directory \"" + path + "\" with a non-directory");
     }
     if (hardlink) {
-      make_hardlink(pfd.fd, base, normalize(hardlink), path);
+      make_hardlink(pfd.fd, base, normalize_path(hardlink), path);
       return;
     }
     if (type == AE_IFDIR) {

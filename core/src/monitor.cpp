@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -115,6 +116,7 @@ class Monitor {
   std::int64_t started_ns_ = 0;
   bool stop_requested_ = false;  // SIGTERM to the monitor: do not restart
   bool health_restart_ = false;  // --health-on-failure restart
+  bool log_failed_ = false;
   int restarts_this_monitor_ = 0;
 
   // The healthcheck.
@@ -277,7 +279,13 @@ void Monitor::pump_output(int& fd, const char* stream) {
       return;
     }
     std::string_view data(buf, static_cast<std::size_t>(n));
-    log_->write(stream, data);
+    try {
+      log_->write(stream, data);
+    } catch (const Error& e) {
+      // A full disk must not end the monitor (and so the container's bookkeeping): say it once.
+      if (!log_failed_) e_.logger().warn("cannot write the log of container " + rec_.name + ": " + e.what());
+      log_failed_ = true;
+    }
     broadcast(stream[3] == 'e' ? attach::kStderr : attach::kStdout, data);
   }
 }
@@ -305,18 +313,7 @@ void Monitor::serve_client(std::size_t i) {
     case attach::kStdin: {
       int to = master_ >= 0 ? master_ : in_;
       if (to < 0) break;
-      std::string_view d = f->payload;
-      while (!d.empty()) {
-        ssize_t w = ::write(to, d.data(), d.size());
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno == EAGAIN) {
-          struct pollfd pf {to, POLLOUT, 0};
-          ::poll(&pf, 1, 1000);
-          continue;
-        }
-        if (w <= 0) break;
-        d.remove_prefix(static_cast<std::size_t>(w));
-      }
+      write_all(to, f->payload.data(), f->payload.size());
       break;
     }
     case attach::kStdinEof:
@@ -624,6 +621,21 @@ void Engine::launch_monitor(const ContainerRecord& record, int status_fd, int cl
     setsid();
     pid_t m = fork();
     if (m != 0) _exit(m < 0 ? 1 : 0);
+    // Nothing the starting command inherited stays open here (a caller's pipe would never see
+    // its end while the container runs), except the namespace's membership, taken anew: the
+    // monitor keeps hutch's user namespace alive as long as it lives.
+    int member = -1;
+    if (rootless_.mode != UsernsMode::kRealRoot) {
+      member = ::open((paths_.run_root / "userns.lock").c_str(), O_RDWR | O_CLOEXEC);
+      if (member >= 0) flock(member, LOCK_SH);
+    }
+    std::vector<int> stray;
+    std::error_code ec;
+    for (fs::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) {
+      int fd = std::atoi(it->path().filename().c_str());
+      if (fd > 2 && fd != status_fd && fd != client_fd && fd != member) stray.push_back(fd);
+    }
+    for (int fd : stray) ::close(fd);  // (the directory's own descriptor is gone already: EBADF)
     monitor_main(record, status_fd, client_fd);
   }
   int status = 0;

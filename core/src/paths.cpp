@@ -1,6 +1,7 @@
 #include "hutch/paths.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -214,6 +215,44 @@ std::string random_hex(size_t bytes) {
     out += hex[c >> 4];
     out += hex[c & 15];
   }
+  return out;
+}
+
+bool write_all(int fd, const void* data, std::size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t w = ::write(fd, p, size);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd pf {fd, POLLOUT, 0};
+        ::poll(&pf, 1, 100);
+        continue;
+      }
+      return false;
+    }
+    p += w;
+    size -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+std::string normalize_path(const std::string& raw) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i <= raw.size()) {
+    std::size_t j = raw.find('/', i);
+    if (j == std::string::npos) j = raw.size();
+    std::string comp = raw.substr(i, j - i);
+    if (comp == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!comp.empty() && comp != ".") {
+      parts.push_back(comp);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (const auto& part : parts) out += (out.empty() ? "" : "/") + part;
   return out;
 }
 

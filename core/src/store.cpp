@@ -274,8 +274,10 @@ std::vector<LayerRecord> Store::layers() const { return load<LayerRecord>("layer
 void Store::save_layers(const std::vector<LayerRecord>& v) { save("layers.json", v); }
 std::vector<ImageRecord> Store::images() const { return load<ImageRecord>("images.json"); }
 void Store::save_images(const std::vector<ImageRecord>& v) { save("images.json", v); }
+std::vector<ContainerRecord> Store::container_records() const { return load<ContainerRecord>("containers.json"); }
+
 std::vector<ContainerRecord> Store::containers() const {
-  auto all = load<ContainerRecord>("containers.json");
+  auto all = container_records();
   for (auto& c : all) c.state = container_state(c.id);
   return all;
 }
@@ -354,7 +356,14 @@ std::optional<ImageRecord> Store::find_image(const std::string& reference) const
 }
 
 std::optional<ContainerRecord> Store::find_container(const std::string& name_or_id) const {
-  auto all = containers();
+  auto found = find_container_record(name_or_id);
+  if (found) found->state = container_state(found->id);
+  return found;
+}
+
+std::optional<ContainerRecord> Store::find_container_record(const std::string& name_or_id) const {
+  // One state file read (the match's), not one per container.
+  auto all = load<ContainerRecord>("containers.json");
   for (const auto& c : all)
     if (c.id == name_or_id || c.name == name_or_id) return c;
   std::optional<ContainerRecord> found;

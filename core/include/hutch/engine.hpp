@@ -206,6 +206,9 @@ struct CheckReport {
 };
 
 class Monitor;
+namespace attach {
+struct RelayOptions;
+}
 
 class HUTCH_API Engine {
  public:
@@ -291,6 +294,10 @@ class HUTCH_API Engine {
   // A running one is refused unless `force` (which kills it first); `volumes` (-v) removes its
   // anonymous volumes too.
   void remove_container(const std::string& name_or_id, bool force, bool volumes = false);
+  // Several at once: each one killed first (with `force`) outside the store lock, then all
+  // removed under one lock with one write of the records. One entry per name: empty when it
+  // went, else 'N' (no such container) or 'I' (refused, failed) and the message.
+  std::vector<std::string> remove_containers(const std::vector<std::string>& names, bool force, bool volumes = false);
 
   // Named volumes (engine_volumes.cpp). A name is [a-zA-Z0-9][a-zA-Z0-9_.-]*; empty makes a
   // random 64-hex one.
@@ -342,6 +349,9 @@ class HUTCH_API Engine {
   void forget_container(const ContainerRecord& record);
   // Stops it (and its monitor) for rm -f: SIGKILL, then waits; no store lock held.
   void kill_and_wait(const ContainerRecord& record);
+  // How a client relays to the container `rec` (signals go through its runtime).
+  attach::RelayOptions relay_options(const ContainerRecord& rec, bool stdin_open, const std::vector<unsigned char>& keys,
+                                     bool sig_proxy);
   friend class Monitor;
   void cleanup_container(const ContainerRecord& record);
   // Removes the image's records and the layers and blobs nothing else uses; the caller holds

@@ -30,6 +30,11 @@ HUTCH_API void make_dirs(const std::filesystem::path& dir, mode_t mode = 0755);
 HUTCH_API void ensure_private_dir(const std::filesystem::path& dir, uid_t uid);
 
 HUTCH_API std::string read_file(const std::filesystem::path& file);
+// Writes all of `data` to `fd`, through EINTR, and (waiting in poll) EAGAIN on a non-blocking
+// descriptor; false, with errno set, when a write fails.
+HUTCH_API bool write_all(int fd, const void* data, std::size_t size);
+// "/a/./b//../c/" -> "a/c": lexically, as docker and tar paths are cleaned; ".." stops at the root.
+HUTCH_API std::string normalize_path(const std::string& raw);
 // An executable `name` in $PATH, then in the sbin and bin directories an unprivileged user's
 // PATH often lacks (Debian keeps newuidmap in /usr/bin but runc in /usr/sbin); empty if none.
 HUTCH_API std::filesystem::path find_program(const std::string& name);

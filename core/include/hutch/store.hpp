@@ -194,6 +194,10 @@ class HUTCH_API Store {
   // Finds an image by name (as parse_image_ref normalises it), full ID or unique ID prefix.
   std::optional<ImageRecord> find_image(const std::string& reference) const;
   std::optional<ContainerRecord> find_container(const std::string& name_or_id) const;
+  // The same without its state (`state` is left default).
+  std::optional<ContainerRecord> find_container_record(const std::string& name_or_id) const;
+  // The records alone, without reading a state file.
+  std::vector<ContainerRecord> container_records() const;
 
   // Removes what interrupted commands left: staging areas in tmp/ nobody holds, and the
   // temporary files of atomic writes. Call it under the exclusive lock. True when there was
