@@ -491,6 +491,10 @@ class ContainerRoot {
     root_.reset();
     if (!mounted_here_) return;
     mounted_here_ = false;
+    // A container started meanwhile (its monitor mounted the same filesystem again, which
+    // gave the same mount) keeps it: its monitor unmounts it when the container ends.
+    ContainerState now = engine_.store().container_state(record_.id);
+    if (now.monitor_pid > 0 && process_start_time(now.monitor_pid) == now.monitor_start) return;
     try {
       engine_.storage().unmount(record_.id);
     } catch (Error& e) {

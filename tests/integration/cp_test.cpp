@@ -409,6 +409,28 @@ TEST_F(CpTest, ARunningContainerIsCopiedAsItsProcessesSeeIt) {
   EXPECT_TRUE(OneLineError(hutch({"cp", "r1:/scratch/s", "x"}), {"could not find the file /scratch/s in container r1"}));
 }
 
+TEST_F(CpTest, ADetachedContainerStoppedAndStartedAgain) {
+  Options slow;
+  slow.timeout = 60s;
+  Result d = hutch({"run", "-d", "--name", "d1", "--tmpfs", "/scratch", "bb", "sleep", "300"}, slow);
+  ASSERT_OK(d);
+  write_file(path("f"), "while it runs\n");
+  EXPECT_OK(hutch({"cp", "f", "d1:/scratch/"}));
+  Result e = hutch({"exec", "d1", "cat", "/scratch/f"});
+  EXPECT_OK(e);
+  EXPECT_EQ(e.out, "while it runs\n");
+  ASSERT_OK(hutch({"stop", "-t", "1", "d1"}, slow));
+  // Stopped: its own filesystem, mounted for the copy and unmounted after; it starts again.
+  write_file(path("g"), "while it is stopped\n");
+  EXPECT_OK(hutch({"cp", "g", "d1:/g"}));
+  EXPECT_TRUE(OneLineError(hutch({"cp", "d1:/scratch/f", "x"}), {"could not find the file /scratch/f in container d1"}));
+  ASSERT_OK(hutch({"start", "d1"}, slow));
+  Result g = hutch({"exec", "d1", "cat", "/g"});
+  EXPECT_OK(g);
+  EXPECT_EQ(g.out, "while it is stopped\n");
+  EXPECT_OK(hutch({"rm", "-f", "d1"}, slow));
+}
+
 // ---- every storage driver: a stopped container is mounted for the copy and unmounted after -----
 
 class CpDriverTest : public HutchTest, public ::testing::WithParamInterface<std::string> {
