@@ -1,5 +1,8 @@
 # Shared by the bench scripts (sourced, after PROG is set): messages, the bench user and its
-# subordinate ID ranges, and a copy of the script the user can read.
+# subordinate ID ranges, and a copy of the script the user can read; the JSON helpers; and,
+# so far used by run_lifecycle_bench.sh only, the timer, statistics and ratios, the private
+# environment (HOME, XDG_RUNTIME_DIR, storage.conf, a short run-time dir) and podman's command
+# line and clean-up as the benches run it on this host.
 
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 note() { echo "$PROG: $*" >&2; }
