@@ -224,9 +224,7 @@ bool Monitor::start_container(std::string* error, Errc* code) {
     e_.network(rec_.network).attach(netreq, pid_);
     rt.start(rec_.id);
   } catch (const Error& e) {
-    close_fd(child_in);
-    close_fd(child_out);
-    close_fd(child_err);
+    for (int* fd : {&child_in, &child_out, &child_err, &out_, &err_, &in_, &master_}) close_fd(*fd);
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
