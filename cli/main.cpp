@@ -103,6 +103,17 @@ int main_impl(int argc, char** argv) {
                               [&](const auto& c) { return c->name().rfind(name + " ", 0) == 0; });
   if (is_group && i < args.size() && (cmd = find(name + " " + args[i]))) {
     name += " " + args[i++];
+  } else if ((name == "container" || name == "image") && i < args.size()) {
+    // docker's management commands: "container ls" is ps, "image rm" is rmi, "container
+    // logs" is logs, and so on.
+    std::string verb = args[i];
+    bool image = name == "image";
+    if (verb == "ls" || verb == "list") verb = image ? "images" : "ps";
+    else if (verb == "rm" && image) verb = "rmi";
+    if ((cmd = find(verb))) {
+      name = verb;
+      ++i;
+    }
   } else {
     cmd = find(name);
   }
