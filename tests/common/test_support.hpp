@@ -14,14 +14,7 @@
 
 #include "hutch/paths.hpp"
 
-// A test that cannot run here skips, saying why; in CI (CI=true) it fails instead: CI runs
-// on a machine where every test can run, so a skip there would hide a failure.
-#define HUTCH_SKIP_OUTSIDE_CI(why)                                                           \
-  do {                                                                                      \
-    const char* ci_ = std::getenv("CI");                                                    \
-    if (ci_ && std::string(ci_) == "true") GTEST_FAIL() << "cannot run in CI: " << why;     \
-    GTEST_SKIP() << why;                                                                    \
-  } while (0)
+#include "skip.hpp"
 
 namespace hutch::test {
 

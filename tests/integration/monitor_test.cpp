@@ -8,14 +8,7 @@
 #include <thread>
 
 #include "harness.hpp"
-
-// As tests/common/test_support.hpp's: a skip here, a failure in CI (CI=true), where every test can run.
-#define HUTCH_SKIP_OUTSIDE_CI(why)                                                       \
-  do {                                                                                  \
-    const char* ci_ = std::getenv("CI");                                                \
-    if (ci_ && std::string(ci_) == "true") GTEST_FAIL() << "cannot run in CI: " << why; \
-    GTEST_SKIP() << why;                                                                \
-  } while (0)
+#include "skip.hpp"
 
 namespace hit {
 namespace {
