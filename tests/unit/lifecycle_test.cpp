@@ -8,25 +8,15 @@
 
 #include "hutch/engine.hpp"
 #include "hutch/paths.hpp"
-#include "test_support.hpp"
+#include "engine_fixture.hpp"
 
 using namespace hutch;
 namespace fs = std::filesystem;
 
 namespace {
 
-Logger quiet(LogLevel::kError);
-
-class LifecycleEngineTest : public ::testing::Test {
+class LifecycleEngineTest : public test::EngineTest {
  protected:
-  void SetUp() override {
-    Config config;
-    config.storage_driver = {"vfs", "test"};
-    config.plugin_dirs = {HUTCH_BUILD_PLUGIN_DIR};
-    EnginePaths paths{tmp_.path() / "root", tmp_.path() / "run", "test"};
-    make_dirs(paths.run_root, 0700);
-    engine_ = std::make_unique<Engine>(config, paths, RootlessInfo{}, quiet);
-  }
   // A record in containers.json with `state` in its state file.
   void add(const std::string& id, const std::string& name, const ContainerState& state) {
     Store& st = engine_->store();
@@ -65,9 +55,6 @@ class LifecycleEngineTest : public ::testing::Test {
     ADD_FAILURE() << "create_container accepted it";
     return "";
   }
-
-  test::TempDir tmp_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(LifecycleEngineTest, StateFilesRoundTrip) {

@@ -9,24 +9,18 @@
 
 #include "hutch/engine.hpp"
 #include "hutch/paths.hpp"
-#include "test_support.hpp"
+#include "engine_fixture.hpp"
 
 using namespace hutch;
 namespace fs = std::filesystem;
 
 namespace {
 
-Logger quiet(LogLevel::kError);
 
-class VolumeEngineTest : public ::testing::Test {
+class VolumeEngineTest : public test::EngineTest {
  protected:
   void SetUp() override {
-    Config config;
-    config.storage_driver = {"vfs", "test"};
-    config.plugin_dirs = {HUTCH_BUILD_PLUGIN_DIR};
-    EnginePaths paths{tmp_.path() / "root", tmp_.path() / "run", "test"};
-    make_dirs(paths.run_root, 0700);
-    engine_ = std::make_unique<Engine>(config, paths, RootlessInfo{}, quiet);
+    EngineTest::SetUp();
     rootfs_ = tmp_.path() / "rootfs";
     make_dirs(rootfs_ / "etc" / "sub", 0755);
   }
@@ -41,8 +35,6 @@ class VolumeEngineTest : public ::testing::Test {
     return engine_->volume_for_run(name, rootfs_, destination);
   }
 
-  test::TempDir tmp_;
-  std::unique_ptr<Engine> engine_;
   fs::path rootfs_;
 };
 
