@@ -16,7 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 class VolumeEngineTest : public test::EngineTest {
  protected:
   void SetUp() override {
