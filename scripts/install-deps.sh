@@ -12,12 +12,15 @@ pkgs=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   nlohmann-json3-dev libtomlplusplus-dev libgtest-dev libgmock-dev
   libarchive-dev libsubid-dev libcap-dev libseccomp-dev libssl-dev
+  libcurl4-openssl-dev zlib1g-dev libzstd-dev
   # run: subordinate id helpers
   uidmap
   # tests: a static busybox to make images from, peers to compare with
   busybox-static tar procps gzip xz-utils zstd util-linux passwd
   # tests: a real terminal for run -it, attach and detach keys
   tmux
+  # tests: a real registry (plain, TLS with htpasswd, token auth), and skopeo for interop
+  docker-registry skopeo apache2-utils openssl
   # benchmark peers
   podman runc crun fuse-overlayfs slirp4netns
 )

@@ -19,6 +19,10 @@ const char* errc_name(Errc code) {
     case Errc::kRuntime: return "runtime";
     case Errc::kNotExecutable: return "not executable";
     case Errc::kCommandNotFound: return "command not found";
+    case Errc::kUnauthorized: return "unauthorized";
+    case Errc::kNetwork: return "network";
+    case Errc::kCorrupt: return "corrupt";
+    case Errc::kUnsupported: return "unsupported";
   }
   return "unknown";
 }

@@ -21,7 +21,11 @@ enum class Errc {
   kSystem,         // a syscall failed
   kRuntime,        // the container could not be created or started
   kNotExecutable,  // 126
-  kCommandNotFound // 127
+  kCommandNotFound, // 127
+  kUnauthorized,   // a registry refused the credentials (or asked for some)
+  kNetwork,        // a registry or server could not be reached, or broke off
+  kCorrupt,        // content does not match its digest or size
+  kUnsupported     // a format, media type or operation this build does not handle
 };
 
 const char* errc_name(Errc code);
