@@ -1,8 +1,8 @@
 # Shared by the bench scripts (sourced, after PROG is set): messages, the bench user and its
 # subordinate ID ranges, and a copy of the script the user can read; the JSON helpers; and,
-# so far used by run_lifecycle_bench.sh only, the timer, statistics and ratios, the private
-# environment (HOME, XDG_RUNTIME_DIR, storage.conf, a short run-time dir) and podman's command
-# line and clean-up as the benches run it on this host.
+# used by run_lifecycle_bench.sh and run_pull_bench.sh, the timer, statistics and ratios, the
+# private environment (HOME, XDG_RUNTIME_DIR, storage.conf, a short run-time dir) and podman's
+# command line and clean-up as the benches run it on this host.
 
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 note() { echo "$PROG: $*" >&2; }
@@ -129,7 +129,7 @@ bench_write_report() {
 }
 
 # ---------------------------------------------------------------- timing and figures
-# (used by run_lifecycle_bench.sh; the older scripts keep their own copies)
+# (used by run_lifecycle_bench.sh and run_pull_bench.sh; the older scripts keep their own copies)
 
 bench_stamp() { _T=${EPOCHREALTIME//[!0-9]/}; _T=$((10#$_T)); }   # _T: microseconds, no fork
 
@@ -211,9 +211,10 @@ bench_private_env() {  # W
 
 # podman as the benches run it on this host: a private store, --runtime runc (crun refuses
 # the hybrid cgroup layout), cgroupfs and file events (what podman picks without systemd,
-# passed so that a systemd host measures the same), native overlay. Sets BENCH_PODMAN.
-bench_podman_cmd() {  # ROOT RUNROOT TMPDIR
-  BENCH_PODMAN=(podman --root "$1" --runroot "$2" --tmpdir "$3" --storage-driver overlay
+# passed so that a systemd host measures the same), native overlay unless DRIVER names another
+# (vfs). Sets BENCH_PODMAN.
+bench_podman_cmd() {  # ROOT RUNROOT TMPDIR [DRIVER]
+  BENCH_PODMAN=(podman --root "$1" --runroot "$2" --tmpdir "$3" --storage-driver "${4:-overlay}"
                 --cgroup-manager cgroupfs --events-backend file --runtime runc)
 }
 # Why podman cannot be used here, or nothing: podman or runc missing, a runroot too long.
