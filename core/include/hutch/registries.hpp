@@ -49,11 +49,13 @@ struct RegistriesConf {
 HUTCH_API void apply_registries_conf_text(RegistriesConf& conf, const std::string& text, const std::string& source);
 HUTCH_API void apply_registries_conf_file(RegistriesConf& conf, const std::filesystem::path& file);
 
-// The files read, in order, each when it exists: $HUTCH_REGISTRIES_CONF alone when it is set;
-// else $XDG_CONFIG_HOME/containers/registries.conf (~/.config/...) if it exists, otherwise
-// /etc/containers/registries.conf and /etc/containers/registries.conf.d/*.conf (as
-// containers/image does); then hutch's own $XDG_CONFIG_HOME/hutch/registries.conf and
-// /etc/hutch/registries.conf (system first) on top.
+// The files read, in order, each when it exists: $HUTCH_REGISTRIES_CONF alone when it is set
+// (load_registries_conf refuses it when it is not a file); else
+// $XDG_CONFIG_HOME/containers/registries.conf (~/.config/...) if it exists, otherwise
+// /etc/containers/registries.conf and /etc/containers/registries.conf.d/*.conf; then
+// $XDG_CONFIG_HOME/containers/registries.conf.d/*.conf either way (as containers/image does;
+// drop-ins in lexical order); then hutch's own /etc/hutch/registries.conf and
+// $XDG_CONFIG_HOME/hutch/registries.conf (system first) on top.
 HUTCH_API std::vector<std::filesystem::path> registries_conf_chain(uid_t uid);
 HUTCH_API RegistriesConf load_registries_conf(uid_t uid);
 
