@@ -153,10 +153,11 @@ case $PUSH_FORMAT in oci|v2s2) ;; *) die "--push-format wants oci or v2s2, not '
 # ---------------------------------------------------------------- root: set up, re-run as the user
 
 git_rev() {  # the repository's revision, +dirty when the tree has changes; empty outside git
-  local rev
-  rev=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null) || return 0
-  [ -n "$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev+=+dirty
-  printf '%s (%s)' "$rev" "$(git -C "$REPO_ROOT" rev-parse --abbrev-ref HEAD 2>/dev/null)"
+  local rev g=(git -c safe.directory='*' -C "$REPO_ROOT")   # the repo may be another user's
+  have git || return 0
+  rev=$("${g[@]}" rev-parse --short HEAD 2>/dev/null) || return 0
+  [ -n "$("${g[@]}" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev+=+dirty
+  printf '%s (%s)' "$rev" "$("${g[@]}" rev-parse --abbrev-ref HEAD 2>/dev/null)"
 }
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -184,7 +185,7 @@ if [ "$(id -u)" -eq 0 ]; then
   bench_child_begin pull
   bench_child_script "$SCRIPT" "$RUN_AS"
   note "running as $RUN_AS (uid $uid): runuser -u $RUN_AS -- bash $BENCH_CHILD_SCRIPT ${child_args[*]}"
-  # git refuses a repository another user owns, so root reads the revision for the child.
+  # root reads the revision for the child (which may not be able to read the repository).
   # Ctrl-C reaches the child too (same terminal), which stops its registry: root waits for it.
   trap ':' INT
   runuser -u "$RUN_AS" -- env -u XDG_RUNTIME_DIR HUTCH_BENCH_VIA_ROOT=1 \
