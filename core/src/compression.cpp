@@ -40,7 +40,7 @@ void open_plain(Reader& r, const std::filesystem::path& input, const std::string
 Compression sniff_compression(const std::filesystem::path& file) {
   unsigned char b[6] = {};
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw system_error("cannot read " + file.string(), errno);
+  if (fd.get() < 0) throw system_error("cannot read " + file.string(), errno);
   ssize_t n = ::read(fd.get(), b, sizeof b);
   if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) return Compression::kGzip;
   if (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) return Compression::kZstd;
@@ -116,7 +116,7 @@ WrittenBlob recompress_blob(const std::filesystem::path& input, const std::files
   Reader r;
   open_plain(r, input, input.string());
   UniqueFd out_fd(::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!out_fd) throw system_error("cannot create " + output.string(), errno);
+  if (out_fd.get() < 0) throw system_error("cannot create " + output.string(), errno);
   struct Sink {
     int fd;
     Sha256 hash;
