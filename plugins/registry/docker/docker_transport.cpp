@@ -245,6 +245,10 @@ class Registry {
           wait(attempt, req.method + " " + req.url + ": " + failure.message);
           continue;
         }
+        if (failure.tls)
+          throw Error(Errc::kNetwork, "cannot reach " + host_ + " over HTTPS: " + failure.message +
+                                          " (a registry serving plain HTTP or a certificate of its own CA needs "
+                                          "--tls-verify=false, --cert-dir DIR, or insecure = true in registries.conf)");
         throw Error(Errc::kNetwork, "cannot reach " + host_ + ": " + failure.message);
       }
       if (r->status == 401 && authenticate && !answered_challenge) {
@@ -674,7 +678,9 @@ class DockerSource final : public ImageSource {
       throw;
     }
     std::string where = b.registry->host() + "/" + b.repository + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
-    if (r.status == 404) throw Error(Errc::kNotFound, where + ": manifest unknown (" + registry_message(r) + ")");
+    if (r.status == 404)
+      throw Error(Errc::kNotFound, "no manifest " + reference + " in " + b.registry->host() + "/" + b.repository + " (" +
+                                       registry_message(r) + ")");
     if (r.status == 401 || r.status == 403) throw b.registry->access_denied(r, b.repository, "pulling from");
     if (r.status != 200) throw Error(Errc::kNetwork, "fetching the manifest of " + where + ": " + registry_message(r));
     Manifest m;
