@@ -594,6 +594,8 @@ json Engine::inspect_image(const std::string& reference) {
               {"Created", config.value("created", img->created)},
               {"Architecture", config.value("architecture", "")},
               {"Os", config.value("os", "")},
+              {"Variant", config.value("variant", "")},
+              {"Author", config.value("author", "")},
               {"Size", img->size},
               {"Config",
                {{"Env", cfg.value("Env", json::array())},
