@@ -233,6 +233,7 @@ class Registry {
         return inner(d, n);
       };
     }
+    if (authenticate) ensure_token(scope);
     for (int attempt = 0;; ++attempt) {
       if (authenticate) req.authorization = authorization(scope);
       thread_local HttpClient client;
@@ -300,6 +301,23 @@ class Registry {
     auto it = tokens_.find(scope);
     if (it != tokens_.end()) return "Bearer " + it->second;
     return std::nullopt;
+  }
+
+  // With a bearer challenge known, the token for `scope` is fetched before the request rather
+  // than after its 401; one thread fetches it while the others wait for it.
+  void ensure_token(const std::string& scope) {
+    std::optional<Challenge> c;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (!challenge_ || challenge_->scheme != "bearer" || tokens_.count(scope)) return;
+    }
+    std::lock_guard<std::mutex> fetching(fetch_mu_);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (tokens_.count(scope)) return;
+      c = challenge_;
+    }
+    answer(*c, scope);
   }
 
   // A 401: remember the challenge and get what it asks for.
@@ -403,6 +421,7 @@ class Registry {
   Settings settings_;
   const Logger* logger_;
   std::mutex mu_;
+  std::mutex fetch_mu_;  // one token request at a time
   std::optional<Challenge> challenge_;
   std::map<std::string, std::string> tokens_;
 };
