@@ -225,7 +225,8 @@ ImageRecord Engine::copy_into_store(ImageSource& source, const std::string& disp
     std::vector<std::string> available;
     const json* chosen = nullptr;
     const json* loose = nullptr;  // the right os and architecture, another variant
-    for (const auto& e : tj.value("manifests", json::array())) {
+    const json manifests = tj.value("manifests", json::array());  // `chosen` points into it
+    for (const auto& e : manifests) {
       if (!e.is_object() || !e.contains("platform")) continue;
       const json& p = e["platform"];
       std::string eos = p.value("os", ""), earch = normalize_arch(p.value("architecture", "")), evar = p.value("variant", "");
