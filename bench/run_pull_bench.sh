@@ -275,11 +275,29 @@ REGISTRY_VERSION=$("$REGISTRY_BIN" --version 2>/dev/null | head -n 1)
 
 # ---------------------------------------------------------------- cleanup (also on Ctrl-C)
 REG_PID=""
+# `timeout` puts its command in a process group of its own, so a Ctrl-C reaches only this
+# shell, and bash runs a trap only once the foreground command has finished: a pull would
+# run to its end first. The long commands (pulls, push, content checks) therefore run as a
+# background job that `wait` waits for; a trapped signal interrupts `wait` at once. (Store
+# removals stay in the foreground: short, and better not interrupted half-way.) The trap
+# runs inside the command's redirections, so it restores the report's stdout and stderr
+# (copies taken here) first.
+exec {SAVED_OUT}>&1 {SAVED_ERR}>&2
+restore_fds() { exec 1>&"$SAVED_OUT" 2>&"$SAVED_ERR"; }
+CHILD=""
+bg_wait() {  # CMD... -> its exit status
+  "$@" &
+  CHILD=$!
+  wait "$CHILD"
+  local rc=$?
+  CHILD=""
+  return "$rc"
+}
 remove_store() {  # TOOL: remove its store (not timed); 0 when nothing is left
   local t=$1 d
   case $t in
     h)
-      if [ -x "$HUTCH" ] && [ -e "$W/h" -o -e "$RB/h" ]; then
+      if [ -x "$HUTCH" ] && { [ -e "$W/h" ] || [ -e "$RB/h" ]; }; then
         timeout 600 "${H_BARE[@]}" unshare rm -rf -- "$W/h" "$RB/h" >>"$LOGS/cleanup.log" 2>&1
       fi
       rm -rf -- "$W/h" "$RB/h" 2>/dev/null
@@ -295,7 +313,7 @@ remove_store() {  # TOOL: remove its store (not timed); 0 when nothing is left
       fi
       rm -rf -- "$W/p" "$RB/p" 2>/dev/null
       d="$W/p $RB/p" ;;
-    so|sd) rm -rf -- "$W/$t"; d=$W/$t ;;
+    so|sd) rm -rf -- "${W:?}/$t"; d=$W/$t ;;
   esac
   rm -rf -- "$PCACHE" 2>/dev/null
   for d in $d; do [ -e "$d" ] && return 1; done
@@ -304,6 +322,10 @@ remove_store() {  # TOOL: remove its store (not timed); 0 when nothing is left
 cleanup() {
   local rc=$? t
   trap - EXIT INT TERM
+  restore_fds
+  if [ -n "$CHILD" ]; then   # interrupted: timeout passes the TERM on to its command
+    kill "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null
+  fi
   for t in "${TOOLS[@]}"; do remove_store "$t" || note "could not remove the store of ${T_NAME[$t]}"; done
   if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null; fi
   [ "$RB" != "$W/run" ] && rm -rf -- "$RB" 2>/dev/null
@@ -317,7 +339,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'note "interrupted: stopping the registry, removing the stores"; exit 130' INT TERM
+trap 'restore_fds; note "interrupted: stopping the registry, removing the stores"; exit 130' INT TERM
 
 # ---------------------------------------------------------------- the image (an OCI layout, cached)
 # One random and one text generator. The text is log-like lines with a few random fields
@@ -348,6 +370,7 @@ build_image() {
   IMG=$CACHE/oci-$IMAGE_VERSION-${LAYER_MB}m
   if [ "$REBUILD" = 0 ] && [ -f "$IMG/.complete" ]; then
     note "image: reusing $IMG"
+    IMG_FROM="from the cache"
     return 0
   fi
   note "image: building $IMG (5 x $LAYER_MB MiB on a busybox base; tar, gzip, sha256sum; about a minute)"
@@ -406,7 +429,7 @@ build_image() {
     arch=$(uname -m)
     case $arch in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; armv7l) arch=arm ;; esac
     diffs="" hist="" lay_json=""
-    while read -r i dig size usize diff desc; do
+    while read -r i dig size _ diff desc; do
       diffs+="${diffs:+,}\"sha256:$diff\""
       hist+="${hist:+,}{\"created\":\"2023-11-14T22:13:20Z\",\"created_by\":\"hutch pull bench: $desc\"}"
       lay_json+="${lay_json:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dig\",\"size\":$size}"
@@ -430,9 +453,10 @@ build_image() {
   mv -- "$b/oci" "$IMG" && rm -rf -- "$b" || die "could not move the image into $IMG"
   touch "$IMG/.complete"
 }
+IMG_FROM=""
 bench_stamp; t0=$_T
 build_image
-bench_stamp; BUILD_S=$(awk -v u="$((_T - t0))" 'BEGIN { printf "%.1f", u / 1e6 }')
+bench_stamp; [ -n "$IMG_FROM" ] || IMG_FROM="built in $(awk -v u="$((_T - t0))" 'BEGIN { printf "%.1f", u / 1e6 }') s"
 mapfile -t LAYERS <"$IMG/layers.txt"
 N_LAYERS=${#LAYERS[@]}
 IMG_GZ=0 IMG_TAR=0 LAYER_DIGESTS=()
@@ -491,7 +515,7 @@ mkdir -p "$W/registry"
 if [ -n "$PORT" ]; then
   start_registry "$PORT" || die "the registry did not come up on 127.0.0.1:$PORT: $(last_err "$LOGS/registry.log")"
 else
-  for try in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     PORT=$(free_port) || die "no free port found"
     start_registry "$PORT" && break
     PORT=""
@@ -503,7 +527,7 @@ note "registry: $REGISTRY_BIN on 127.0.0.1:$PORT (pid $REG_PID); pushing $N_LAYE
 push_args=(skopeo copy --retry-times 2 --dest-tls-verify=false)
 [ "$PUSH_FORMAT" = v2s2 ] && push_args+=(--format v2s2)
 bench_stamp; t0=$_T
-timeout 600 "${push_args[@]}" "oci:$IMG:latest" "docker://$REF" >"$LOGS/push.log" 2>&1 ||
+bg_wait timeout 600 "${push_args[@]}" "oci:$IMG:latest" "docker://$REF" >"$LOGS/push.log" 2>&1 </dev/null ||
   die "skopeo could not push the image: $(last_err "$LOGS/push.log")"
 bench_stamp; PUSH_S=$(awk -v u="$((_T - t0))" 'BEGIN { printf "%.1f", u / 1e6 }')
 rm -rf -- "$PCACHE"
@@ -544,8 +568,8 @@ verify_content() {  # TOOL (h or p): sha256sum -c of every data file, inside a c
   local t=$1 rc ok
   [ "$VERIFY" = 1 ] || return 0
   case $t in
-    h) timeout 600 "${H[@]}" run --rm --network none "$REF" sha256sum -c /data/SHA256SUMS >"$LOGS/$t-verify.log" 2>&1 ;;
-    p) timeout 600 "${P[@]}" run --rm --network none "$REF" sha256sum -c /data/SHA256SUMS >"$LOGS/$t-verify.log" 2>&1 ;;
+    h) bg_wait timeout 600 "${H[@]}" run --rm --network none "$REF" sha256sum -c /data/SHA256SUMS >"$LOGS/$t-verify.log" 2>&1 </dev/null ;;
+    p) bg_wait timeout 600 "${P[@]}" run --rm --network none "$REF" sha256sum -c /data/SHA256SUMS >"$LOGS/$t-verify.log" 2>&1 </dev/null ;;
     *) return 0 ;;
   esac
   rc=$?
@@ -570,7 +594,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 bench_sample_load
 for t in "${TOOLS[@]}"; do remove_store "$t"; done
-note "$ROUNDS rounds of: $(for t in "${TOOLS[@]}"; do printf '%s, ' "${T_NAME[$t]}"; done | sed 's/, $//') (store driver $DRIVER)"
+note "$ROUNDS round(s) of: $(for t in "${TOOLS[@]}"; do printf '%s, ' "${T_NAME[$t]}"; done | sed 's/, $//') (store driver $DRIVER)"
 for ((r = 0; r < ROUNDS; r++)); do
   for ((j = 0; j < ${#TOOLS[@]}; j++)); do
     t=${TOOLS[(j + r) % ${#TOOLS[@]}]}
@@ -580,7 +604,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     pull_argv "$t"
     log=$LOGS/$t-pull-$((r + 1)).log
     bench_stamp; t0=$_T
-    "${TO[@]}" "${PA[@]}" >"$log" 2>&1 </dev/null; rc=$?
+    bg_wait "${TO[@]}" "${PA[@]}" >"$log" 2>&1 </dev/null; rc=$?
     bench_stamp; t1=$_T
     bench_sample_load
     if [ "$rc" -ne 0 ]; then
@@ -628,8 +652,8 @@ x() { [ -n "$1" ] && printf '%sx' "$1" || printf -- '-'; }
 report() {
   local t r l i dig gz tarb diff desc
   echo
-  echo "Image pull: $REF into an empty store, as $ME; $ROUNDS rounds, the tools taking turns"
-  echo "  image: $N_LAYERS layers, $(mib "$IMG_TAR") MiB as tar, $(mib "$IMG_GZ") MiB gzip; $MANIFEST_TYPE ($IMG)"
+  echo "Image pull: $REF into an empty store, as $ME; $ROUNDS round(s), the tools taking turns"
+  echo "  image: $N_LAYERS layers, $(mib "$IMG_TAR") MiB as tar, $(mib "$IMG_GZ") MiB gzip; $MANIFEST_TYPE ($IMG, $IMG_FROM)"
   for l in "${LAYERS[@]}"; do
     read -r i dig gz tarb diff desc <<<"$l"
     printf '    %s  sha256:%.12s  %7s MiB gzip  %7s MiB tar  %s\n' "$i" "$dig" "$(mib "$gz")" "$(mib "$tarb")" "$desc"
