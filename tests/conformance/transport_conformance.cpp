@@ -105,15 +105,23 @@ TestBlob blob_in(const fs::path& dir, const std::string& media_type, const std::
   return b;
 }
 
-// A config, a plain layer and a gzip layer; `tag` makes the config (and so the image) unique.
+// The test running: the registry lives for the whole run, so what one test writes must not
+// be there already because another wrote it.
+std::string current_test() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return std::string(info->test_suite_name()) + "." + info->name();
+}
+
+// A config, a plain layer and a gzip layer; `tag` makes the config and the second layer (and
+// so the image) unique; the first layer is the same for every image of a test.
 TestImage make_image(const fs::path& dir, const std::string& tag, bool second_layer = true) {
   TestImage img;
-  std::string plain = test::slurp(test::make_tar(dir, "l1-" + tag + ".tar",
-                                                 {dir_entry("etc/"), file_entry("etc/hello", "hello from layer one\n")}));
+  std::string plain = test::slurp(test::make_tar(
+      dir, "l1-" + tag + ".tar", {dir_entry("etc/"), file_entry("etc/hello", "hello from layer one of " + current_test() + "\n")}));
   img.uncompressed.push_back(plain);
   img.layers.push_back(blob_in(dir, "application/vnd.oci.image.layer.v1.tar", plain));
   if (second_layer) {
-    std::string tar = test::slurp(test::make_tar(dir, "l2-" + tag + ".tar", {file_entry("etc/two", "layer two " + tag + "\n")}));
+    std::string tar = test::slurp(test::make_tar(dir, "l2-" + tag + ".tar", {file_entry("etc/two", "layer two " + tag + " of " + current_test() + "\n")}));
     img.uncompressed.push_back(tar);
     img.layers.push_back(blob_in(dir, "application/vnd.oci.image.layer.v1.tar+gzip", gzip_of(tar, dir)));
   }
@@ -121,7 +129,7 @@ TestImage make_image(const fs::path& dir, const std::string& tag, bool second_la
   for (const auto& u : img.uncompressed) diff_ids.push_back(digest_of(u));
   json config{{"architecture", "amd64"},
               {"os", "linux"},
-              {"config", {{"Cmd", {"/bin/sh"}}, {"Labels", {{"tag", tag}}}}},
+              {"config", {{"Cmd", {"/bin/sh"}}, {"Labels", {{"tag", tag}, {"test", current_test()}}}}},
               {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
   img.config = blob_in(dir, "application/vnd.oci.image.config.v1+json", config.dump());
   json layers = json::array();
