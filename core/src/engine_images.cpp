@@ -726,6 +726,11 @@ std::vector<ImageRecord> Engine::load_images(const fs::path& input, const BlobPr
     auto src = t.open_source(transport_name, l.reference, {});
     std::vector<std::string> names;
     for (const auto& n : l.names) {
+      // An OCI ref.name may be a bare tag ("v1", as skopeo writes oci-archive:F:v1): not a name.
+      if (transport_name != "docker-archive" && n.find_first_of("/:@") == std::string::npos) {
+        logger_.info("the image in " + input.string() + " is tagged \"" + n + "\", which names no repository; loading it unnamed");
+        continue;
+      }
       auto r = try_parse_image_ref(n);
       if (r && r->digest.empty()) names.push_back(r->full());
       else logger_.warn("ignoring the name \"" + n + "\" of an image in " + input.string() + ": not an image name");
