@@ -81,6 +81,7 @@ struct Engine::LoadedBackends {
   std::map<std::string, std::unique_ptr<NetworkBackend>> networks;
   std::map<std::string, BackendInfo> network_info;
   std::map<std::string, std::unique_ptr<ImageTransport>> transports;  // by plugin name
+  std::map<const ImageTransport*, LoadedPlugin> transport_info;
 };
 
 EnginePaths resolve_paths(const Config& config, uid_t host_uid) {
@@ -309,6 +310,7 @@ ImageTransport& Engine::transport(const std::string& name) {
   auto transport = loader_.create<ImageTransport>(
       it->second, make_context(config_, paths_, rootless_, logger_, it->second, paths_.store_root / "registry" / it->second),
       &info);
+  b.transport_info[transport.get()] = info;
   return *(b.transports[it->second] = std::move(transport));
 }
 
@@ -356,6 +358,20 @@ std::vector<BackendInfo> Engine::describe_backends() {
     network("");
     return backends_->network_info[config_.network.value];
   });
+  for (const char* t : {"docker", "oci-archive"}) {
+    attempt("registry", t, [&] {
+      ImageTransport& tr = transport(t);
+      BackendInfo info;
+      info.family = "registry";
+      std::string list;
+      for (const auto& name : tr.transports()) list += (list.empty() ? "" : ", ") + name;
+      info.name = backends_->transport_info[&tr].name;
+      info.plugin = backends_->transport_info[&tr];
+      info.why = "serves " + list;
+      info.description = tr.capabilities().description;
+      return info;
+    });
+  }
   return out;
 }
 

@@ -542,7 +542,7 @@ std::string Engine::copy_to_destination(const ImageRecord& image, ImageTransport
   else if (options.compression == "gzip") forced = true;
   else if (!options.compression.empty())
     throw Error(Errc::kUsage, "--compression-format \"" + options.compression + "\" is not one of gzip, zstd");
-  if (caps.wants_uncompressed_layers) wanted = Compression::kNone, forced = true;
+  if (dest.wants_uncompressed_layers()) wanted = Compression::kNone, forced = true;
   if (wanted == Compression::kZstd) docker_kind = false;  // docker's manifest has no zstd layers
 
   auto all_layers = st.layers();
@@ -552,7 +552,7 @@ std::string Engine::copy_to_destination(const ImageRecord& image, ImageTransport
   };
   std::vector<Out> outs(image.layers.size());
   auto staging = st.stage("push");
-  bool changed = caps.wants_uncompressed_layers;
+  bool changed = dest.wants_uncompressed_layers();
   std::vector<json> stored_layers = stored.value("layers", std::vector<json>{});
   // From where a registry may mount a blob: another repository of the same registry the image came from.
   std::string mount_from;
@@ -726,6 +726,11 @@ std::vector<ImageRecord> Engine::load_images(const fs::path& input, const BlobPr
     auto src = t.open_source(transport_name, l.reference, {});
     std::vector<std::string> names;
     for (const auto& n : l.names) {
+      // An OCI ref.name may be a bare tag ("v1", as skopeo writes oci-archive:F:v1): not a name.
+      if (transport_name != "docker-archive" && n.find_first_of("/:@") == std::string::npos) {
+        logger_.info("the image in " + input.string() + " is tagged \"" + n + "\", which names no repository; loading it unnamed");
+        continue;
+      }
       auto r = try_parse_image_ref(n);
       if (r && r->digest.empty()) names.push_back(r->full());
       else logger_.warn("ignoring the name \"" + n + "\" of an image in " + input.string() + ": not an image name");

@@ -848,7 +848,11 @@ class DockerDestination final : public ImageDestination {
 
   Error upload_error(const HttpResponse& r, const BlobInfo& blob) const {
     if (r.status == 401 || r.status == 403) return b_.registry->access_denied(r, b_.repository, "pushing to");
+    std::string said = registry_message(r);
     Errc code = r.status >= 500 ? Errc::kNetwork : Errc::kInvalidInput;
+    // The registry found the bytes do not match the digest (or the size): corrupt, not a bad request.
+    if (said.find("DIGEST_INVALID") != std::string::npos || said.find("SIZE_INVALID") != std::string::npos)
+      code = Errc::kCorrupt;
     return Error(code, b_.registry->host() + " refused blob " + blob.digest + " for " + b_.repository + ": " +
                            registry_message(r));
   }
