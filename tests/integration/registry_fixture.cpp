@@ -174,7 +174,8 @@ struct Head {
 };
 
 // Reads up to the end of the head; `buf` keeps what came after it (the start of the body).
-bool read_head(Io& io, std::string& buf, Head& head) {
+// `tls_hello` (servers): set when the peer opened with a TLS handshake record instead.
+bool read_head(Io& io, std::string& buf, Head& head, bool* tls_hello = nullptr) {
   size_t end;
   char tmp[16384];
   while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
@@ -182,6 +183,10 @@ bool read_head(Io& io, std::string& buf, Head& head) {
     ssize_t n = io.read(tmp, sizeof tmp);
     if (n <= 0) return false;
     buf.append(tmp, static_cast<size_t>(n));
+    if (tls_hello && buf[0] == '\x16') {
+      *tls_hello = true;
+      return false;
+    }
   }
   std::string text = buf.substr(0, end);
   buf.erase(0, end + 4);
@@ -907,7 +912,11 @@ void TestRegistry::issuer_serve(int fd) {
   Io io{fd, nullptr};
   std::string buf;
   Head head;
-  if (!read_head(io, buf, head)) return;
+  bool tls_hello = false;
+  if (!read_head(io, buf, head, &tls_hello)) {
+    if (tls_hello) io.write_all(simple_response(400, "Client sent an HTTPS request to a plain HTTP server.\n", "", "text/plain"));
+    return;
+  }
   std::string body;
   if (!read_body(io, buf, head, body)) return;
   auto sl = split_ws(head.start_line);
@@ -1096,7 +1105,13 @@ void FaultProxy::serve(int fd) {
   Io client{fd, nullptr};
   std::string cbuf;
   Head req;
-  if (!read_head(client, cbuf, req)) return;
+  bool tls_hello = false;
+  if (!read_head(client, cbuf, req, &tls_hello)) {
+    // A client trying TLS first (as containers/image does before falling back to plain HTTP):
+    // answered as Go's plain HTTP server does, at once, so the client moves on.
+    if (tls_hello) client.write_all(simple_response(400, "Client sent an HTTPS request to a plain HTTP server.\n", "", "text/plain"));
+    return;
+  }
   auto sl = split_ws(req.start_line);
   if (sl.size() < 3) return;
   Request rec{sl[0], sl[1], req.headers, 0, 0, false};
@@ -1344,7 +1359,7 @@ TestImage make_test_image(const std::string& dir, const TestImageSpec& spec) {
     std::vector<std::string> media;
     std::vector<std::string> history;
     // The base: busybox, gzip.
-    std::string gz = s.tar_gz;
+    std::string gz = spec.uncompressed ? s.tar : s.tar_gz;
     if (gz.empty()) {
       gz = work + "/base.tar.gz";
       must(run({"/bin/sh", "-c", "gzip -n -c <\"$1\" >\"$2\"", "gz", s.tar, gz}), "gzip of the busybox tar");
@@ -1353,7 +1368,7 @@ TestImage make_test_image(const std::string& dir, const TestImageSpec& spec) {
     img.layer_digests.push_back(base.digest);
     img.layer_sizes.push_back(base.size);
     img.diff_ids.push_back(s.tar_sha256);
-    media.push_back("application/vnd.oci.image.layer.v1.tar+gzip");
+    media.push_back(spec.uncompressed ? "application/vnd.oci.image.layer.v1.tar" : "application/vnd.oci.image.layer.v1.tar+gzip");
     history.push_back("busybox rootfs (hutch integration tests)");
 
     auto add_tar_layer = [&](const std::string& name, const std::string& make_content_cmd, bool compress,
@@ -1381,11 +1396,11 @@ TestImage make_test_image(const std::string& dir, const TestImageSpec& spec) {
     for (int i = 1; i <= spec.extra_layers; ++i) {
       std::string n = std::to_string(i);
       add_tar_layer("layer" + n, "printf 'layer %s of the test image %s\\n' " + n + " '" + spec.tag + "' > \"$1/layer" + n + ".txt\"",
-                    true, "/bin/sh -c echo layer " + n + " > /layer" + n + ".txt");
+                    !spec.uncompressed, "/bin/sh -c echo layer " + n + " > /layer" + n + ".txt");
     }
     if (spec.big_layer_bytes > 0) {
       add_tar_layer("big", "head -c " + std::to_string(spec.big_layer_bytes) + " /dev/urandom > \"$1/big.bin\"",
-                    !spec.big_layer_uncompressed, "/bin/sh -c head -c N /dev/urandom > /big.bin");
+                    !spec.uncompressed, "/bin/sh -c head -c N /dev/urandom > /big.bin");
     }
 
     std::vector<std::string> archs = {host_oci_arch()};

@@ -214,17 +214,17 @@ struct TestImageSpec {
   std::string tag = "latest";
   int extra_layers = 0;             // small gzip layers on top of busybox, each adding /layer<N>.txt
   uint64_t big_layer_bytes = 0;     // > 0: one more layer holding /big.bin of that many random bytes
-  bool big_layer_uncompressed = false;  // store that layer as a plain tar (no gzip)
+  // Every layer a plain tar (no gzip). skopeo 1.9 compresses such layers when it pushes to a
+  // registry (with --dest-compress-format's algorithm), but does not recompress gzip layers: a
+  // zstd push needs this. The registry's digests then differ from the layout's.
+  bool uncompressed = false;
   bool multi_platform = false;      // an index: the host's platform and one other (amd64 <-> arm64)
   std::string cmd_marker;           // non-empty: the image's Env gets HUTCH_TEST_MARKER=<it>
 
   TestImageSpec& with_tag(std::string t) { tag = std::move(t); return *this; }
   TestImageSpec& with_layers(int n) { extra_layers = n; return *this; }
-  TestImageSpec& with_big_layer(uint64_t bytes, bool uncompressed = false) {
-    big_layer_bytes = bytes;
-    big_layer_uncompressed = uncompressed;
-    return *this;
-  }
+  TestImageSpec& with_big_layer(uint64_t bytes) { big_layer_bytes = bytes; return *this; }
+  TestImageSpec& with_uncompressed() { uncompressed = true; return *this; }
   TestImageSpec& with_platforms() { multi_platform = true; return *this; }
   TestImageSpec& with_marker(std::string m) { cmd_marker = std::move(m); return *this; }
 };

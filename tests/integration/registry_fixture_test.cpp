@@ -99,7 +99,7 @@ TEST_P(RegistryFixtureSetupTest, RefusesWithoutCredentialsWhenAuthenticated) {
   EXPECT_FALSE(reg->has_tag("test/img", "latest"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Setups, RegistryFixtureSetupTest,
+INSTANTIATE_TEST_SUITE_P(RegistrySetups, RegistryFixtureSetupTest,
                          ::testing::Values(RegSetup::kPlain, RegSetup::kTlsBasic, RegSetup::kToken),
                          [](const auto& info) { return setup_name(info.param); });
 
@@ -227,16 +227,18 @@ TEST_F(RegistryFixtureTest, MultiPlatformIndexAndZstd) {
   ASSERT_OK(other);
   EXPECT_EQ(nlohmann::json::parse(other.out)["Architecture"], other_oci_arch()) << other;
 
-  TestImage single = image(TestImageSpec().with_tag("z").with_layers(1), "zimg");
+  TestImage single = image(TestImageSpec().with_tag("z").with_layers(1).with_uncompressed(), "zimg");
   ASSERT_EQ(single.error, "");
   ASSERT_OK(reg->push_with_skopeo(single.ref(), "test/zstd:1", {"--dest-compress-format", "zstd"})) << reg->log();
   Result zraw = reg->skopeo_inspect("test/zstd:1", {"--raw"});
   ASSERT_OK(zraw);
   auto m = nlohmann::json::parse(zraw.out, nullptr, false);
   ASSERT_TRUE(m["layers"].is_array()) << zraw;
-  for (const auto& l : m["layers"]) EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd") << zraw;
+  // Only the top layer is sure to be zstd: skopeo (c/image's blob-info cache) puts a gzip blob
+  // of the same content that the registry already has (busybox, pushed above) in its place.
+  EXPECT_EQ(m["layers"].back()["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd") << zraw;
   // zstd magic on disk.
-  std::string blob = read_file(reg->blob_data_path(m["layers"][0]["digest"]));
+  std::string blob = read_file(reg->blob_data_path(m["layers"].back()["digest"]));
   ASSERT_GE(blob.size(), 4u);
   EXPECT_EQ(blob.substr(0, 4), std::string("\x28\xb5\x2f\xfd", 4));
 }
@@ -244,12 +246,12 @@ TEST_F(RegistryFixtureTest, MultiPlatformIndexAndZstd) {
 TEST_F(RegistryFixtureTest, FaultProxyFailsDropsAndPassesRanges) {
   auto reg = start(RegSetup::kPlain);
   ASSERT_TRUE(reg);
-  TestImage img = image(TestImageSpec().with_big_layer(300000, true));
+  TestImage img = image(TestImageSpec().with_big_layer(300000));
   ASSERT_EQ(img.error, "");
   ASSERT_OK(reg->push_with_skopeo(img.ref(), "test/img:latest"));
   std::string big = img.layer_digests.back();
   std::string big_bytes = read_file(path("img") + "/blobs/sha256/" + big.substr(7));
-  ASSERT_GT(big_bytes.size(), 300000u);
+  ASSERT_GT(big_bytes.size(), 300000u) << "random bytes do not compress";
 
   FaultProxy proxy(reg->host());
   ASSERT_EQ(proxy.start(), "");
@@ -280,10 +282,10 @@ TEST_F(RegistryFixtureTest, FaultProxyFailsDropsAndPassesRanges) {
   EXPECT_EQ(cut.status, 200);
   EXPECT_TRUE(cut.truncated);
   EXPECT_EQ(cut.body.size(), 100000u);
-  EXPECT_EQ(cut.body, big_bytes.substr(0, 100000));
+  EXPECT_TRUE(cut.body == big_bytes.substr(0, 100000)) << "the first 100000 bytes of the blob";
   Result curl_cut = curl_code({"-H", "Range: bytes=100000-"}, burl);
   EXPECT_EQ(curl_cut.out, "206") << curl_cut << "a Range request after the drop is passed on";
-  EXPECT_EQ(read_file(path("curl.out")), big_bytes.substr(100000));
+  EXPECT_TRUE(read_file(path("curl.out")) == big_bytes.substr(100000)) << "the rest of the blob, from 100000";
   auto reqs = proxy.requests("/blobs/" + big);
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_TRUE(reqs[0].dropped);
@@ -293,14 +295,14 @@ TEST_F(RegistryFixtureTest, FaultProxyFailsDropsAndPassesRanges) {
   HttpResponse whole = http_request(burl);
   EXPECT_EQ(whole.status, 200);
   EXPECT_FALSE(whole.truncated);
-  EXPECT_EQ(whole.body, big_bytes);
+  EXPECT_TRUE(whole.body == big_bytes) << whole.body.size() << " bytes";
 
   // A throttled body takes its time.
   proxy.throttle("/blobs/" + big, 1000000);
   auto t0 = std::chrono::steady_clock::now();
   HttpResponse slow = http_request(burl);
   auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_EQ(slow.body, big_bytes);
+  EXPECT_TRUE(slow.body == big_bytes) << slow.body.size() << " bytes";
   EXPECT_GE(took, 250ms);
   proxy.clear_rules();
 

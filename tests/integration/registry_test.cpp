@@ -249,7 +249,7 @@ TEST_P(RegistrySetupTest, WrongPasswordIsRefusedAndNeverShown) {
       << read_file(default_auth_file());
 }
 
-INSTANTIATE_TEST_SUITE_P(Setups, RegistrySetupTest, ::testing::Values(RegSetup::kPlain, RegSetup::kTlsBasic, RegSetup::kToken),
+INSTANTIATE_TEST_SUITE_P(RegistrySetups, RegistrySetupTest, ::testing::Values(RegSetup::kPlain, RegSetup::kTlsBasic, RegSetup::kToken),
                          [](const auto& info) { return setup_name(info.param); });
 
 // ---- login / logout ------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ TEST_F(RegistryTest, KilledPullLeavesNothingAndTheNextOneResumes) {
   TestRegistry& reg = registry(RegSetup::kPlain);
   ASSERT_TRUE(reg.running());
   const uint64_t big_size = 24u << 20;
-  TestImage img = seed(reg, "test/big:1", TestImageSpec().with_layers(2).with_big_layer(big_size, true));
+  TestImage img = seed(reg, "test/big:1", TestImageSpec().with_layers(2).with_big_layer(big_size));
   ASSERT_EQ(img.error, "");
   std::string big = img.layer_digests.back();
   FaultProxy& px = proxy(reg);
@@ -457,7 +457,7 @@ TEST_F(RegistryTest, MultiPlatformIndexPicksThePlatform) {
 TEST_F(RegistryTest, ZstdLayerPullsAndRuns) {
   TestRegistry& reg = registry(RegSetup::kPlain);
   ASSERT_TRUE(reg.running());
-  ASSERT_EQ(seed(reg, "test/z:1", TestImageSpec().with_layers(1), {"--dest-compress-format", "zstd"}).error, "");
+  ASSERT_EQ(seed(reg, "test/z:1", TestImageSpec().with_layers(1).with_uncompressed(), {"--dest-compress-format", "zstd"}).error, "");
   Result raw = reg.skopeo_inspect("test/z:1", {"--raw"});
   ASSERT_OK(raw);
   ASSERT_TRUE(contains(raw.out, "tar+zstd")) << "the fixture pushed zstd layers" << raw;
@@ -600,7 +600,7 @@ TEST_F(RegistryTest, AnonymousPullOnlyWhenAllowed) {
 TEST_F(RegistryTest, SurvivesServerErrorsAndDroppedBlobs) {
   TestRegistry& reg = registry(RegSetup::kPlain);
   ASSERT_TRUE(reg.running());
-  TestImage img = seed(reg, "test/app:v1", TestImageSpec().with_layers(1).with_big_layer(3u << 20, true));
+  TestImage img = seed(reg, "test/app:v1", TestImageSpec().with_layers(1).with_big_layer(3u << 20));
   ASSERT_EQ(img.error, "");
   FaultProxy& px = proxy(reg);
   std::string big = img.layer_digests.back();
