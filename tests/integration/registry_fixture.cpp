@@ -1277,6 +1277,10 @@ void FaultProxy::serve(int fd) {
       }
       if (!client.write_all(chunk)) break;
       sent += chunk.size();
+      {
+        std::lock_guard<std::mutex> l(mu_);  // live, so a test can watch a download go
+        log_[index].body_bytes = sent;
+      }
       if (left != UINT64_MAX) left -= chunk.size();
       if (rate > 0) {
         auto due = t0 + std::chrono::microseconds(static_cast<int64_t>(sent * 1000000.0 / static_cast<double>(rate)));

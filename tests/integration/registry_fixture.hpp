@@ -154,7 +154,7 @@ class FaultProxy {
     std::string method, target;  // target: path?query
     std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
     int status = 0;              // what the client got (0: nothing, e.g. the proxy failed)
-    uint64_t body_bytes = 0;     // response body bytes passed on
+    uint64_t body_bytes = 0;     // response body bytes passed on (so far, while it runs)
     bool dropped = false;        // cut by a drop rule
     std::string header(const std::string& lower_name) const;
   };
