@@ -45,10 +45,22 @@ std::unique_ptr<Command> make_port_command();
 std::unique_ptr<Command> make_healthcheck_run_command();
 std::unique_ptr<Command> make_container_prune_command();
 std::unique_ptr<Command> make_cp_command();
+std::unique_ptr<Command> make_pull_command();
+std::unique_ptr<Command> make_push_command();
+std::unique_ptr<Command> make_login_command();
+std::unique_ptr<Command> make_logout_command();
+std::unique_ptr<Command> make_save_command();
+std::unique_ptr<Command> make_load_command();
 
 std::vector<std::unique_ptr<Command>> make_all_commands() {
   std::vector<std::unique_ptr<Command>> c;
   c.push_back(make_images_command());
+  c.push_back(make_pull_command());
+  c.push_back(make_push_command());
+  c.push_back(make_login_command());
+  c.push_back(make_logout_command());
+  c.push_back(make_save_command());
+  c.push_back(make_load_command());
   c.push_back(make_import_command());
   c.push_back(make_info_command());
   c.push_back(make_inspect_command());

@@ -86,7 +86,7 @@ void apply_table(Config& c, const toml::table& root, const std::string& src) {
   if (auto n = root.get("engine")) {
     const auto& t = as_table(src, "engine", *n);
     check_keys(src, t, "engine", {"runtime", "log_level", "plugin_dirs", "require_limits", "cgroup_parent", "init_path",
-                              "log_driver"});
+                              "log_driver", "max_parallel_downloads"});
     if (auto v = t.get("runtime")) {
       // A runtime is a plugin name (native, crun, runc) or the absolute path of an OCI runtime.
       std::string r = get_string(src, "runtime", *v);
@@ -104,6 +104,11 @@ void apply_table(Config& c, const toml::table& root, const std::string& src) {
       if (d != "k8s-file" && d != "json-file" && d != "none")
         fail(src, *v, "log_driver \"" + d + "\" is not one of k8s-file, json-file, none");
       c.log_driver = d;
+    }
+    if (auto v = t.get("max_parallel_downloads")) {
+      auto n = v->value_exact<int64_t>();
+      if (!n || *n < 1 || *n > 64) fail(src, *v, "\"max_parallel_downloads\" must be a number from 1 to 64");
+      c.max_parallel_downloads = static_cast<int>(*n);
     }
     if (auto v = t.get("log_level")) {
       std::string s = get_string(src, "log_level", *v);

@@ -80,6 +80,7 @@ struct Engine::LoadedBackends {
   BackendInfo runtime_info;  // of the configured one
   std::map<std::string, std::unique_ptr<NetworkBackend>> networks;
   std::map<std::string, BackendInfo> network_info;
+  std::map<std::string, std::unique_ptr<ImageTransport>> transports;  // by plugin name
 };
 
 EnginePaths resolve_paths(const Config& config, uid_t host_uid) {
@@ -293,6 +294,22 @@ NetworkBackend& Engine::network(const std::string& requested) {
           backend->capabilities().description};
   b.network_info[name] = info;
   return *(b.networks[name] = std::move(backend));
+}
+
+ImageTransport& Engine::transport(const std::string& name) {
+  // The plugin serving each transport prefix: "docker" registries, the archive formats.
+  static const std::map<std::string, std::string> kPluginFor = {
+      {"docker", "docker"}, {"oci", "archive"}, {"oci-archive", "archive"}, {"docker-archive", "archive"}};
+  auto it = kPluginFor.find(name);
+  if (it == kPluginFor.end())
+    throw Error(Errc::kInvalidInput, "unknown transport \"" + name + "\"; known: docker, oci, oci-archive, docker-archive");
+  auto& b = *backends_;
+  if (auto t = b.transports.find(it->second); t != b.transports.end()) return *t->second;
+  LoadedPlugin info;
+  auto transport = loader_.create<ImageTransport>(
+      it->second, make_context(config_, paths_, rootless_, logger_, it->second, paths_.store_root / "registry" / it->second),
+      &info);
+  return *(b.transports[it->second] = std::move(transport));
 }
 
 std::vector<BackendInfo> Engine::describe_backends() {

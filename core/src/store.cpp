@@ -30,6 +30,7 @@ void from_json(const json& j, LayerRecord& r) {
 void to_json(json& j, const ImageRecord& r) {
   j = json{{"id", r.id},         {"manifest_digest", r.manifest_digest}, {"names", r.names},
            {"layers", r.layers}, {"size", r.size},                       {"created", r.created}};
+  if (!r.index_digests.empty()) j["index_digests"] = r.index_digests;
 }
 void from_json(const json& j, ImageRecord& r) {
   r.id = j.at("id").get<std::string>();
@@ -38,6 +39,7 @@ void from_json(const json& j, ImageRecord& r) {
   r.layers = j.value("layers", std::vector<std::string>{});
   r.size = j.value("size", std::uint64_t{0});
   r.created = j.value("created", "");
+  r.index_digests = j.value("index_digests", std::vector<std::string>{});
 }
 void to_json(json& j, const HealthConfig& h) {
   j = json{{"test", h.test},         {"interval", h.interval}, {"timeout", h.timeout},

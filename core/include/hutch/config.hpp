@@ -31,6 +31,7 @@ struct Config {
   std::string cgroup_parent;            // [engine] cgroup_parent: a delegated cgroup2 directory
   std::filesystem::path init_path;      // [engine] init_path: the --init binary (default: hutch-init)
   std::string log_driver = "k8s-file";  // [engine] log_driver: containers' default --log-driver
+  int max_parallel_downloads = 6;       // [engine] max_parallel_downloads: blobs a pull or push moves at once
   nlohmann::json plugins = nlohmann::json::object();  // [plugins.<name>] tables, by name
   std::vector<std::filesystem::path> files_read;
 };

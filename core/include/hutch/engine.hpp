@@ -17,6 +17,7 @@
 #include "hutch/runtime.hpp"
 #include "hutch/storage.hpp"
 #include "hutch/store.hpp"
+#include "hutch/transport.hpp"
 
 namespace hutch {
 
@@ -40,6 +41,48 @@ HUTCH_API EnginePaths resolve_paths(const Config& config, uid_t host_uid);
 struct ImportOptions {
   std::vector<std::string> changes;  // --change "CMD ...", "ENTRYPOINT ...", "ENV K=V", "WORKDIR d", "USER u"
   std::string message;
+};
+
+// How to reach registries, as podman's flags say (pull, push, login, search).
+struct RegistryOptions {
+  std::optional<bool> tls_verify;     // --tls-verify
+  std::filesystem::path cert_dir;     // --cert-dir
+  std::filesystem::path authfile;     // --authfile
+  std::optional<Credentials> creds;   // --creds USER:PASSWORD
+};
+
+// One blob moving, for a progress display: called from the threads that move blobs.
+struct BlobProgress {
+  std::string digest;
+  std::string what;         // "layer", "config"
+  std::uint64_t done = 0;
+  std::int64_t total = -1;
+  enum class State { kWaiting, kMoving, kUnpacking, kDone, kSkipped } state = State::kWaiting;
+};
+using BlobProgressFn = std::function<void(const BlobProgress&)>;
+
+struct PullOptions {
+  RegistryOptions registry;
+  std::string os, arch, variant;  // --platform os/arch[/variant], --os, --arch, --variant; empty: the host's
+  int parallel = 0;               // blobs fetched at once; 0: [engine] max_parallel_downloads
+  BlobProgressFn progress;
+};
+
+struct PushOptions {
+  RegistryOptions registry;
+  std::string compression;  // --compression-format gzip|zstd; empty: gzip, keeping blobs already compressed
+  int parallel = 0;
+  BlobProgressFn progress;
+};
+
+struct PushResult {
+  std::string manifest_digest;
+  std::string destination;  // as it was written to
+};
+
+// save: docker-archive (default), oci-archive, oci-dir.
+struct SaveOptions {
+  std::string format = "docker-archive";
 };
 
 struct RunOptions {
@@ -242,6 +285,23 @@ class HUTCH_API Engine {
   nlohmann::json inspect_image(const std::string& reference);
   std::vector<ImageRecord> list_images();
 
+  // Images from and to transports (engine_images.cpp). `reference` may name a transport
+  // ("docker://", "oci:", "oci-archive:", "docker-archive:"); without one it is a registry
+  // reference, a short name resolved through registries.conf.
+  ImageRecord pull_image(const std::string& reference, const PullOptions& options);
+  PushResult push_image(const std::string& image, const std::string& destination, const PushOptions& options);
+  // Writes the images to `output` (a file, or a directory for oci-dir), atomically.
+  void save_images(const std::vector<std::string>& images, const std::filesystem::path& output, const SaveOptions& options);
+  // Reads every image of the archive (docker-archive or oci-archive, told apart by content) or
+  // OCI layout directory at `input`; returns them with the names they were stored under.
+  std::vector<ImageRecord> load_images(const std::filesystem::path& input, const BlobProgressFn& progress = {});
+  // login: checks the credentials against the registry and stores them in auth.json; returns the file.
+  std::filesystem::path login(const std::string& registry, const Credentials& creds, const RegistryOptions& options);
+  // logout: true when there was something to remove.
+  bool logout(const std::string& registry, bool all, const RegistryOptions& options);
+  // The plugin that serves a transport prefix ("docker", "oci-archive", ...).
+  ImageTransport& transport(const std::string& name);
+
   // Storage verbs (engine_storage.cpp).
   std::vector<Change> container_changes(const std::string& name_or_id);
   ImageRecord commit_container(const std::string& name_or_id, const std::string& reference,
@@ -363,6 +423,13 @@ class HUTCH_API Engine {
   // The driver's changes without the targets the runtime made for its mounts.
   std::vector<Change> own_changes(const std::string& container_id);
   std::string unique_name(const std::vector<ContainerRecord>& existing) const;
+  // engine_images.cpp: a source's image into the store, and a stored image to a destination.
+  ImageRecord copy_into_store(ImageSource& source, const std::string& display, const std::vector<std::string>& names,
+                              const PullOptions& options);
+  std::string copy_to_destination(const ImageRecord& image, ImageTransport& transport, ImageDestination& dest,
+                                  const std::string& dest_registry_host, const PushOptions& options);
+  TransportOptions registry_transport_options(const std::string& repository, const RegistryOptions& options,
+                                              bool by_digest, bool for_push);
 
   Config config_;
   EnginePaths paths_;

@@ -46,6 +46,9 @@ struct ImageRecord {
   std::vector<std::string> layers; // chain IDs, bottom first
   std::uint64_t size = 0;
   std::string created;             // RFC 3339
+  // The digests of the image index (manifest list) it was pulled through, if any: RepoDigests
+  // name these too, as docker and podman show them.
+  std::vector<std::string> index_digests;
 };
 
 // A container's healthcheck, as docker's HEALTHCHECK and --health-* say (durations in ns).
