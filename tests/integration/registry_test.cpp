@@ -348,7 +348,7 @@ TEST_F(RegistryTest, LoginAuthfileAndEnvironment) {
 
 // ---- registries.conf -------------------------------------------------------------------------------
 
-TEST_F(RegistryTest, RegistriesConfInsecureSearchAliasesMirrors) {
+TEST_F(RegistryTest, RegistriesConfInsecureSearchAliases) {
   TestRegistry& reg = registry(RegSetup::kPlain);
   ASSERT_TRUE(reg.running());
   TestImage img = seed(reg, "test/app:v1");
@@ -360,27 +360,63 @@ TEST_F(RegistryTest, RegistriesConfInsecureSearchAliasesMirrors) {
   Result refused = h({"pull", reg.host() + "/test/app:v1"});
   EXPECT_TRUE(EngineError(refused, {reg.host()}));
 
-  int closed = 0;
-  {
-    // A loopback port nothing listens on: the primary location of the mirrored registry.
-    FaultProxy tmp("127.0.0.1:1");
-    ASSERT_EQ(tmp.start(), "");
-    closed = tmp.port();
-  }
   write_registries_conf("unqualified-search-registries = [\"" + reg.host() + "\"]\n\n"
                         "[[registry]]\nlocation = \"" + reg.host() + "\"\ninsecure = true\n\n"
-                        "[[registry]]\nprefix = \"127.0.0.1:" + std::to_string(closed) + "/mirrored\"\n"
-                        "location = \"127.0.0.1:" + std::to_string(closed) + "/mirrored\"\ninsecure = true\n"
-                        "[[registry.mirror]]\nlocation = \"" + reg.host() + "/test\"\ninsecure = true\n\n"
                         "[aliases]\n\"myapp\" = \"" + reg.host() + "/test/app\"\n");
   EXPECT_EQ(pull_ok(reg.host() + "/test/app:v1", {}), want) << "insecure = true allows plain HTTP";
   ASSERT_OK(h({"rmi", reg.host() + "/test/app:v1"}));
   EXPECT_EQ(pull_ok("test/app:v1", {}), want) << "a short name through unqualified-search-registries";
   EXPECT_EQ(pull_ok("myapp:v1", {}), want) << "an alias";
-  std::string mirrored = "127.0.0.1:" + std::to_string(closed) + "/mirrored/app:v1";
-  EXPECT_EQ(pull_ok(mirrored, {}), want) << "through the mirror";
   Result ls = h({"images"});
-  EXPECT_TRUE(contains(ls.out, "127.0.0.1:" + std::to_string(closed) + "/mirrored/app")) << ls;
+  ASSERT_OK(ls);
+  EXPECT_TRUE(contains(ls.out, reg.host() + "/test/app")) << ls;
+}
+
+// A [[registry]] whose location has nothing, and a mirror that has the image: the mirror serves it,
+// under the registry's name.
+TEST_F(RegistryTest, RegistriesConfMirrorIsTriedFirst) {
+  TestRegistry& mirror = registry(RegSetup::kPlain, "mirror");
+  TestRegistry& primary = registry(RegSetup::kPlain, "primary");
+  ASSERT_TRUE(mirror.running() && primary.running());
+  TestImage img = seed(mirror, "mirrored/ns/app:v1");
+  ASSERT_EQ(img.error, "");
+  FaultProxy& px = proxy(mirror);
+  write_registries_conf("[[registry]]\nprefix = \"" + primary.host() + "/ns\"\nlocation = \"" + primary.host() +
+                        "/ns\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"" + px.host() +
+                        "/mirrored/ns\"\ninsecure = true\n");
+  std::string ref = primary.host() + "/ns/app:v1";
+  EXPECT_EQ(pull_ok(ref, {}), strip_sha(img.platforms[0].config_digest));
+  EXPECT_GE(px.count("/v2/mirrored/ns/app/manifests/v1"), 1) << "the manifest came from the mirror";
+  Result ls = h({"images"});
+  EXPECT_TRUE(contains(ls.out, primary.host() + "/ns/app")) << "named as asked, not as the mirror calls it" << ls;
+  // Pushes go to the registry itself, never to a mirror.
+  ASSERT_OK(h({"tag", ref, primary.host() + "/ns/app:v2"}));
+  ASSERT_OK(h({"push", primary.host() + "/ns/app:v2"}));
+  EXPECT_TRUE(primary.has_tag("ns/app", "v2"));
+  EXPECT_FALSE(mirror.has_tag("mirrored/ns/app", "v2"));
+}
+
+// As containers/image does: the mirror is enough; the registry itself is only asked when no
+// mirror has the image.
+TEST_F(RegistryTest, RegistriesConfMirrorServesWhenTheRegistryIsDown) {
+  TestRegistry& reg = registry(RegSetup::kPlain);
+  ASSERT_TRUE(reg.running());
+  TestImage img = seed(reg, "test/app:v1");
+  ASSERT_EQ(img.error, "");
+  int closed = 0;
+  {
+    // A loopback port nothing listens on once this proxy is gone.
+    FaultProxy tmp("127.0.0.1:1");
+    ASSERT_EQ(tmp.start(), "");
+    closed = tmp.port();
+  }
+  std::string down = "127.0.0.1:" + std::to_string(closed);
+  write_registries_conf("[[registry]]\nprefix = \"" + down + "/mirrored\"\nlocation = \"" + down +
+                        "/mirrored\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"" + reg.host() +
+                        "/test\"\ninsecure = true\n");
+  EXPECT_EQ(pull_ok(down + "/mirrored/app:v1", {}), strip_sha(img.platforms[0].config_digest));
+  Result ls = h({"images"});
+  EXPECT_TRUE(contains(ls.out, down + "/mirrored/app")) << ls;
 }
 
 // ---- integrity -----------------------------------------------------------------------------------------
