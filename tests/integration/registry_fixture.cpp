@@ -727,6 +727,12 @@ std::string TestRegistry::start() {
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     std::string bin = "/usr/bin/docker-registry", serve = "serve";
     std::vector<char*> argv = {bin.data(), serve.data(), config_.data(), nullptr};
+    // Through setpriv --pdeathsig: a test binary that dies leaves no registry behind.
+    std::string setpriv = "/usr/bin/setpriv", pd = "--pdeathsig", sig = "KILL", dd = "--";
+    if (access(setpriv.c_str(), X_OK) == 0) {
+      argv = {setpriv.data(), pd.data(), sig.data(), dd.data(), bin.data(), serve.data(), config_.data(), nullptr};
+    }
+    std::string exe = argv[0];
     // The registry reads REGISTRY_* variables as configuration: give it none of the caller's.
     std::vector<std::string> env_strs;
     for (char** e = environ; *e; ++e)
@@ -735,7 +741,7 @@ std::string TestRegistry::start() {
     for (auto& s : env_strs) envp.push_back(s.data());
     envp.push_back(nullptr);
     pid_t pid;
-    int rc = posix_spawn(&pid, bin.c_str(), &fa, &at, argv.data(), envp.data());
+    int rc = posix_spawn(&pid, exe.c_str(), &fa, &at, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     ::close(logfd);
