@@ -46,6 +46,7 @@ std::unique_ptr<Command> make_healthcheck_run_command();
 std::unique_ptr<Command> make_container_prune_command();
 std::unique_ptr<Command> make_cp_command();
 std::unique_ptr<Command> make_pull_command();
+std::unique_ptr<Command> make_history_command();
 std::unique_ptr<Command> make_push_command();
 std::unique_ptr<Command> make_login_command();
 std::unique_ptr<Command> make_logout_command();
@@ -56,6 +57,7 @@ std::vector<std::unique_ptr<Command>> make_all_commands() {
   std::vector<std::unique_ptr<Command>> c;
   c.push_back(make_images_command());
   c.push_back(make_pull_command());
+  c.push_back(make_history_command());
   c.push_back(make_push_command());
   c.push_back(make_login_command());
   c.push_back(make_logout_command());

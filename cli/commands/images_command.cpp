@@ -48,8 +48,13 @@ class ImagesCommand final : public Command {
       std::string id = no_trunc_ ? "sha256:" + img.id : img.id.substr(0, 12);
       std::vector<std::string> names = img.names.empty() ? std::vector<std::string>{"<none>:<none>"} : img.names;
       for (const auto& n : names) {
-        auto colon = n.rfind(':');
-        std::string repo = n.substr(0, colon), tag = n.substr(colon + 1);
+        // "host:port/name:tag", or "host/name@sha256:..." (pulled by digest: no tag).
+        auto at = n.find('@');
+        auto colon = n.rfind(':', at == std::string::npos ? std::string::npos : at);
+        auto slash = n.rfind('/', at == std::string::npos ? std::string::npos : at);
+        bool tagged = at == std::string::npos && colon != std::string::npos && (slash == std::string::npos || colon > slash);
+        std::string repo = at != std::string::npos ? n.substr(0, at) : tagged ? n.substr(0, colon) : n;
+        std::string tag = tagged ? n.substr(colon + 1) : "<none>";
         if (!filter_.empty() && filter_ != repo && filter_ != n && "localhost/" + filter_ != repo &&
             "localhost/" + filter_ != n)
           continue;

@@ -594,6 +594,8 @@ json Engine::inspect_image(const std::string& reference) {
               {"Created", config.value("created", img->created)},
               {"Architecture", config.value("architecture", "")},
               {"Os", config.value("os", "")},
+              {"Variant", config.value("variant", "")},
+              {"Author", config.value("author", "")},
               {"Size", img->size},
               {"Config",
                {{"Env", cfg.value("Env", json::array())},
@@ -605,9 +607,20 @@ json Engine::inspect_image(const std::string& reference) {
               {"RootFS", {{"Type", "layers"}, {"Layers", config["rootfs"].value("diff_ids", json::array())}}},
               {"History", config.value("history", json::array())},
               {"ManifestType", manifest.value("mediaType", "")}};
+  // Each repository with each digest it answers to: the manifest's, and the index's it came through.
+  std::vector<std::string> digests = img->index_digests;
+  digests.push_back(img->manifest_digest);
+  std::set<std::string> repos_seen;
   for (const auto& n : img->names) {
-    auto at = n.rfind(':');
-    out["RepoDigests"].push_back(n.substr(0, at) + "@" + img->manifest_digest);
+    auto at = n.find('@');
+    std::string repo = n.substr(0, at);
+    if (at == std::string::npos) {
+      auto colon = repo.rfind(':');
+      auto slash = repo.rfind('/');
+      if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) repo = repo.substr(0, colon);
+    }
+    if (!repos_seen.insert(repo).second) continue;
+    for (const auto& d : digests) out["RepoDigests"].push_back(repo + "@" + d);
   }
   return out;
 }

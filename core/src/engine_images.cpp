@@ -225,7 +225,8 @@ ImageRecord Engine::copy_into_store(ImageSource& source, const std::string& disp
     std::vector<std::string> available;
     const json* chosen = nullptr;
     const json* loose = nullptr;  // the right os and architecture, another variant
-    for (const auto& e : tj.value("manifests", json::array())) {
+    const json manifests = tj.value("manifests", json::array());  // `chosen` points into it
+    for (const auto& e : manifests) {
       if (!e.is_object() || !e.contains("platform")) continue;
       const json& p = e["platform"];
       std::string eos = p.value("os", ""), earch = normalize_arch(p.value("architecture", "")), evar = p.value("variant", "");
@@ -541,7 +542,7 @@ std::string Engine::copy_to_destination(const ImageRecord& image, ImageTransport
   else if (options.compression == "gzip") forced = true;
   else if (!options.compression.empty())
     throw Error(Errc::kUsage, "--compression-format \"" + options.compression + "\" is not one of gzip, zstd");
-  if (caps.wants_uncompressed_layers) wanted = Compression::kNone, forced = true;
+  if (dest.wants_uncompressed_layers()) wanted = Compression::kNone, forced = true;
   if (wanted == Compression::kZstd) docker_kind = false;  // docker's manifest has no zstd layers
 
   auto all_layers = st.layers();
@@ -551,7 +552,7 @@ std::string Engine::copy_to_destination(const ImageRecord& image, ImageTransport
   };
   std::vector<Out> outs(image.layers.size());
   auto staging = st.stage("push");
-  bool changed = caps.wants_uncompressed_layers;
+  bool changed = dest.wants_uncompressed_layers();
   std::vector<json> stored_layers = stored.value("layers", std::vector<json>{});
   // From where a registry may mount a blob: another repository of the same registry the image came from.
   std::string mount_from;

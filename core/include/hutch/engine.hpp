@@ -301,6 +301,10 @@ class HUTCH_API Engine {
   bool logout(const std::string& registry, bool all, const RegistryOptions& options);
   // The plugin that serves a transport prefix ("docker", "oci-archive", ...).
   ImageTransport& transport(const std::string& name);
+  // What pull and load do with a source: its image (for an index, the platform in `options`)
+  // into the store under `names`; `display` names the source in errors.
+  ImageRecord copy_into_store(ImageSource& source, const std::string& display, const std::vector<std::string>& names,
+                              const PullOptions& options);
 
   // Storage verbs (engine_storage.cpp).
   std::vector<Change> container_changes(const std::string& name_or_id);
@@ -423,9 +427,7 @@ class HUTCH_API Engine {
   // The driver's changes without the targets the runtime made for its mounts.
   std::vector<Change> own_changes(const std::string& container_id);
   std::string unique_name(const std::vector<ContainerRecord>& existing) const;
-  // engine_images.cpp: a source's image into the store, and a stored image to a destination.
-  ImageRecord copy_into_store(ImageSource& source, const std::string& display, const std::vector<std::string>& names,
-                              const PullOptions& options);
+  // engine_images.cpp: a stored image to a destination.
   std::string copy_to_destination(const ImageRecord& image, ImageTransport& transport, ImageDestination& dest,
                                   const std::string& dest_registry_host, const PushOptions& options);
   TransportOptions registry_transport_options(const std::string& repository, const RegistryOptions& options,

@@ -25,8 +25,6 @@ namespace hutch {
 struct TransportCapabilities {
   bool can_read = true;
   bool can_write = false;
-  // Layers must be handed over uncompressed (docker-archive, as docker save writes them).
-  bool wants_uncompressed_layers = false;
   // Several images can be written to one destination (docker-archive, oci layouts).
   bool multi_image = false;
   // authenticate() checks credentials (registries).
@@ -107,6 +105,8 @@ class ImageSource {
 class ImageDestination {
  public:
   virtual ~ImageDestination() = default;
+  // Layers are to be handed over uncompressed (docker-archive, as docker save writes them).
+  virtual bool wants_uncompressed_layers() const { return false; }
   // True when the destination has the blob already (a registry's HEAD), or has just taken it
   // from `from_repository` of the same registry (a cross-repository mount; empty: none).
   virtual bool reuse_blob(const BlobInfo& blob, const std::string& from_repository) = 0;

@@ -233,6 +233,7 @@ class Registry {
         return inner(d, n);
       };
     }
+    if (authenticate) ensure_token(scope);
     for (int attempt = 0;; ++attempt) {
       if (authenticate) req.authorization = authorization(scope);
       thread_local HttpClient client;
@@ -245,6 +246,10 @@ class Registry {
           wait(attempt, req.method + " " + req.url + ": " + failure.message);
           continue;
         }
+        if (failure.tls)
+          throw Error(Errc::kNetwork, "cannot reach " + host_ + " over HTTPS: " + failure.message +
+                                          " (a registry serving plain HTTP or a certificate of its own CA needs "
+                                          "--tls-verify=false, --cert-dir DIR, or insecure = true in registries.conf)");
         throw Error(Errc::kNetwork, "cannot reach " + host_ + ": " + failure.message);
       }
       if (r->status == 401 && authenticate && !answered_challenge) {
@@ -296,6 +301,23 @@ class Registry {
     auto it = tokens_.find(scope);
     if (it != tokens_.end()) return "Bearer " + it->second;
     return std::nullopt;
+  }
+
+  // With a bearer challenge known, the token for `scope` is fetched before the request rather
+  // than after its 401; one thread fetches it while the others wait for it.
+  void ensure_token(const std::string& scope) {
+    std::optional<Challenge> c;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (!challenge_ || challenge_->scheme != "bearer" || tokens_.count(scope)) return;
+    }
+    std::lock_guard<std::mutex> fetching(fetch_mu_);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (tokens_.count(scope)) return;
+      c = challenge_;
+    }
+    answer(*c, scope);
   }
 
   // A 401: remember the challenge and get what it asks for.
@@ -399,6 +421,7 @@ class Registry {
   Settings settings_;
   const Logger* logger_;
   std::mutex mu_;
+  std::mutex fetch_mu_;  // one token request at a time
   std::optional<Challenge> challenge_;
   std::map<std::string, std::string> tokens_;
 };
@@ -674,7 +697,9 @@ class DockerSource final : public ImageSource {
       throw;
     }
     std::string where = b.registry->host() + "/" + b.repository + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
-    if (r.status == 404) throw Error(Errc::kNotFound, where + ": manifest unknown (" + registry_message(r) + ")");
+    if (r.status == 404)
+      throw Error(Errc::kNotFound, "no manifest " + reference + " in " + b.registry->host() + "/" + b.repository + " (" +
+                                       registry_message(r) + ")");
     if (r.status == 401 || r.status == 403) throw b.registry->access_denied(r, b.repository, "pulling from");
     if (r.status != 200) throw Error(Errc::kNetwork, "fetching the manifest of " + where + ": " + registry_message(r));
     Manifest m;
@@ -823,7 +848,11 @@ class DockerDestination final : public ImageDestination {
 
   Error upload_error(const HttpResponse& r, const BlobInfo& blob) const {
     if (r.status == 401 || r.status == 403) return b_.registry->access_denied(r, b_.repository, "pushing to");
+    std::string said = registry_message(r);
     Errc code = r.status >= 500 ? Errc::kNetwork : Errc::kInvalidInput;
+    // The registry found the bytes do not match the digest (or the size): corrupt, not a bad request.
+    if (said.find("DIGEST_INVALID") != std::string::npos || said.find("SIZE_INVALID") != std::string::npos)
+      code = Errc::kCorrupt;
     return Error(code, b_.registry->host() + " refused blob " + blob.digest + " for " + b_.repository + ": " +
                            registry_message(r));
   }
