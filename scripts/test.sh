@@ -47,9 +47,10 @@ if ! bash scripts/install-deps.sh; then
   problem "scripts/install-deps.sh failed"
   failed=$((failed + 1))
 fi
-# What the integration suite itself uses: compressors for the import tests, user tools.
+# What the integration suite itself uses: compressors for the import tests, user tools, curl for
+# the registry fixture's own tests.
 extra=()
-for p in gzip xz-utils zstd tar coreutils passwd util-linux busybox-static uidmap; do
+for p in gzip xz-utils zstd tar coreutils passwd util-linux busybox-static uidmap curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || extra+=("$p")
 done
 if [ "${#extra[@]}" -gt 0 ]; then
