@@ -182,6 +182,8 @@ class Registry {
     HttpRequest req;
     req.url = url("/v2/");
     req.timeout_seconds = 60;
+    // A host where nothing listens is said at once (a mirror that is down moves on to the next).
+    req.retry_refused = false;
     auto r = send(req, "", false);
     std::string version = r.header("docker-distribution-api-version");
     if (!version.empty() && version.find("registry/2.0") == std::string::npos)
@@ -242,7 +244,7 @@ class Registry {
       if (!r) {
         if (failure.message == "aborted") throw Error(Errc::kNetwork, "the transfer from " + host_ + " was stopped");
         if (delivered > 0) throw Error(Errc::kNetwork, "the transfer from " + host_ + " broke off: " + failure.message);
-        if (attempt < settings_.retries && !failure.tls) {
+        if (attempt < settings_.retries && !failure.tls && (req.retry_refused || !failure.refused)) {
           wait(attempt, req.method + " " + req.url + ": " + failure.message);
           continue;
         }
@@ -874,10 +876,10 @@ std::unique_ptr<ImageSource> DockerTransport::open_source(const std::string& tra
     try {
       candidates.push_back({connect(at.host, eps[i], options), at.repository});
     } catch (Error& e) {
-      // An unreachable mirror is skipped; the registry itself must answer.
-      if (!eps[i].mirror) throw;
-      if (logger()) logger()->info("mirror " + at.host + " is unreachable: " + e.what());
-      last = std::move(e);
+      // An endpoint that cannot be reached is skipped (the first that works serves the pull, as
+      // in containers/image); when none can, the registry's own error is the one said.
+      if (logger()) logger()->info((eps[i].mirror ? "mirror " : "registry ") + at.host + " is unreachable: " + e.what());
+      if (!eps[i].mirror || !last) last = std::move(e);
     }
   }
   if (candidates.empty()) throw std::move(*last);

@@ -229,6 +229,7 @@ std::optional<HttpResponse> HttpClient::perform(const HttpRequest& request, cons
         failure->message = t.aborted ? "aborted" : curl_easy_strerror(rc);
         failure->tls = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
                        rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE;
+        failure->refused = rc == CURLE_COULDNT_CONNECT;
       }
       return std::nullopt;
     }

@@ -36,6 +36,7 @@ struct HttpRequest {
   std::function<void(std::uint64_t)> upload_progress;  // bytes of the body sent so far
   bool follow_redirects = true;
   long timeout_seconds = 0;  // 0: none (blobs), else for small requests
+  bool retry_refused = true; // a refused connection is retried (not for the first contact)
 };
 
 struct HttpResponse {
@@ -53,7 +54,8 @@ struct HttpResponse {
 // A transport failure (no HTTP answer): connection refused, reset, TLS, timeout.
 struct TransportFailure {
   std::string message;
-  bool tls = false;  // the TLS handshake failed (a plain HTTP server, a bad certificate)
+  bool tls = false;      // the TLS handshake failed (a plain HTTP server, a bad certificate)
+  bool refused = false;  // nothing listens there (connection refused)
 };
 
 class HttpClient {
