@@ -1084,6 +1084,20 @@ void FaultProxy::throttle(const std::string& path_substr, uint64_t bytes_per_sec
   rules_.push_back({Rule::kThrottle, path_substr, method, 0, 0, std::max<uint64_t>(bytes_per_second, 1)});
 }
 
+void FaultProxy::redirect(const std::string& path_substr, const std::string& base_url, const std::string& method) {
+  std::lock_guard<std::mutex> l(mu_);
+  Rule r{Rule::kRedirect, path_substr, method};
+  r.text = base_url;
+  rules_.push_back(r);
+}
+
+void FaultProxy::require_basic(const std::string& user, const std::string& password) {
+  std::lock_guard<std::mutex> l(mu_);
+  Rule r{Rule::kBasic, "", ""};
+  r.text = "Basic " + base64_encode(user + ":" + password, false, true);
+  rules_.push_back(r);
+}
+
 void FaultProxy::clear_rules() {
   std::lock_guard<std::mutex> l(mu_);
   rules_.clear();
@@ -1123,6 +1137,8 @@ void FaultProxy::serve(int fd) {
   Request rec{sl[0], sl[1], req.headers, 0, 0, false};
   size_t index;
   int fail_status = 0;
+  std::string redirect_to;
+  bool unauthorized = false;
   uint64_t drop_at = UINT64_MAX, rate = 0;
   bool drop_rule = false;
   size_t drop_rule_index = 0;
@@ -1142,6 +1158,10 @@ void FaultProxy::serve(int fd) {
         drop_at = r.bytes;
       } else if (r.kind == Rule::kThrottle) {
         rate = r.bytes;
+      } else if (r.kind == Rule::kRedirect && redirect_to.empty()) {
+        redirect_to = r.text + rec.target;
+      } else if (r.kind == Rule::kBasic && rec.header("authorization") != r.text) {
+        unauthorized = true;
       }
     }
   }
@@ -1151,6 +1171,21 @@ void FaultProxy::serve(int fd) {
     log_[index].body_bytes = bytes;
     log_[index].dropped = dropped;
   };
+
+  if (unauthorized || !redirect_to.empty()) {
+    std::string body;
+    read_body(client, cbuf, req, body);
+    int status = unauthorized ? 401 : 307;
+    std::string msg = unauthorized ? R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})" : "";
+    std::string head = "HTTP/1.1 " + std::to_string(status) + (unauthorized ? " Unauthorized" : " Temporary Redirect") +
+                       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(msg.size()) +
+                       (unauthorized ? "\r\nWWW-Authenticate: Basic realm=\"hutch-test\"" : "\r\nLocation: " + redirect_to) +
+                       "\r\nConnection: close\r\n\r\n";
+    client.write_all(head + (rec.method == "HEAD" ? "" : msg));
+    set_result(status, 0, false);
+    ::shutdown(fd, SHUT_WR);
+    return;
+  }
 
   if (fail_status != 0) {
     std::string body;

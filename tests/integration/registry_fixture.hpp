@@ -178,6 +178,11 @@ class FaultProxy {
   void drop_after(const std::string& path_substr, uint64_t body_bytes, const std::string& method = "GET");
   // Response bodies of matching requests are passed on at about `bytes_per_second`.
   void throttle(const std::string& path_substr, uint64_t bytes_per_second, const std::string& method = "GET");
+  // Matching requests are answered 307 to `base_url` + their target (a blob store elsewhere).
+  void redirect(const std::string& path_substr, const std::string& base_url, const std::string& method = "GET");
+  // Requests without "Authorization: Basic base64(user:password)" are answered 401 with a
+  // Basic challenge (a registry with Basic auth in front of a plain one).
+  void require_basic(const std::string& user, const std::string& password);
   void clear_rules();
 
   int count(const std::string& path_substr, const std::string& method = "") const;
@@ -186,11 +191,12 @@ class FaultProxy {
 
  private:
   struct Rule {
-    enum Kind { kFail, kDrop, kThrottle } kind;
+    enum Kind { kFail, kDrop, kThrottle, kRedirect, kBasic } kind;
     std::string path, method;
     int remaining = 0;  // kFail: answers left; kDrop: 1 until used
     int status = 503;
     uint64_t bytes = 0;
+    std::string text = "";  // kRedirect: the base URL; kBasic: the expected Authorization value
   };
   void accept_loop();
   void serve(int fd);

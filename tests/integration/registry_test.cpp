@@ -725,5 +725,45 @@ TEST_F(RegistryTest, MissingTagIsAnError) {
   EXPECT_EQ(r.out, "") << r;
 }
 
+// A registry that redirects blob downloads to storage on another host: the credentials go to the
+// registry only, never to where it points.
+TEST_F(RegistryTest, CredentialsDoNotFollowARedirectToAnotherHost) {
+  TestRegistry& reg = registry(RegSetup::kPlain);
+  ASSERT_TRUE(reg.running());
+  TestImage img = seed(reg, "test/app:v1", TestImageSpec().with_layers(2));
+  ASSERT_EQ(img.error, "");
+  FaultProxy& storage = proxy(reg);  // "blob storage": another host (port), logs what reaches it
+  FaultProxy& front = proxy(reg);    // the registry users talk to, with Basic auth
+  front.require_basic("alice", "s3cret-pw");
+  front.redirect("/blobs/sha256:", storage.url(), "GET");
+  std::string id = pull_ok(front.host() + "/test/app:v1", {"--tls-verify=false", "--creds", "alice:s3cret-pw"});
+  EXPECT_EQ(id, strip_sha(img.platforms[0].config_digest));
+  auto fronted = front.requests("/manifests/", "GET");
+  ASSERT_FALSE(fronted.empty());
+  EXPECT_TRUE(icontains(fronted.back().header("authorization"), "basic")) << "the registry got the credentials";
+  auto blobs = storage.requests("/blobs/", "GET");
+  ASSERT_GE(blobs.size(), 3u) << "config and layers were fetched from the storage host";
+  for (const auto& b : blobs) EXPECT_EQ(b.header("authorization"), "") << "credentials leaked to the storage host: " << b.target;
+  EXPECT_EQ(storage.count("/manifests/"), 0);
+}
+
+// [plugins.docker] chunk_size: a push in PATCHed chunks pulls back the same image.
+TEST_F(RegistryTest, ChunkedUploadsPushTheSameImage) {
+  TestRegistry& reg = registry(RegSetup::kPlain);
+  ASSERT_TRUE(reg.running());
+  ASSERT_EQ(seed(reg, "test/app:v1", TestImageSpec().with_layers(1).with_big_layer(1u << 20)).error, "");
+  std::string id = pull_ok(reg.host() + "/test/app:v1", {"--tls-verify=false"});
+  ASSERT_FALSE(id.empty());
+  FaultProxy& px = proxy(reg);
+  std::string conf = path("hutch.conf");
+  write_file(conf, "[plugins.docker]\nchunk_size = 300000\n");
+  Options o;
+  o.env["HUTCH_CONFIG"] = conf;
+  ASSERT_OK(h({"push", "--tls-verify=false", reg.host() + "/test/app:v1", px.host() + "/chunked/app:v1"}, o));
+  EXPECT_GE(px.count("/blobs/uploads/", "PATCH"), 4) << "a 1 MiB layer in 300 kB chunks is four PATCHes or more";
+  ASSERT_OK(h({"rmi", "-f", id}));
+  EXPECT_EQ(pull_ok(reg.host() + "/chunked/app:v1", {"--tls-verify=false"}), id);
+}
+
 }  // namespace
 }  // namespace hit
