@@ -117,6 +117,8 @@ std::string lower(std::string s);
 bool icontains(const std::string& hay, const std::string& needle);
 bool contains(const std::string& hay, const std::string& needle);
 bool is_hex(const std::string& s, size_t len);
+// A full ID as printed by `images -q --no-trunc` or `rmi`'s Deleted line: <64 hex> or sha256:<64 hex>.
+inline std::string strip_sha(const std::string& s) { return s.rfind("sha256:", 0) == 0 ? s.substr(7) : s; }
 std::vector<std::string> split_ws(const std::string& s);
 std::vector<std::string> split_columns(const std::string& line);  // split at runs of >= 2 spaces
 std::string read_file(const std::string& path);

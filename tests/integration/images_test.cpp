@@ -5,26 +5,11 @@
 #include <set>
 
 #include "harness.hpp"
+#include "registry_fixture.hpp"
 
 namespace hit {
 namespace {
 
-std::string host_arch() {
-  utsname u{};
-  uname(&u);
-  std::string m = u.machine;
-  if (m == "x86_64") return "amd64";
-  if (m == "aarch64") return "arm64";
-  if (m == "armv7l") return "arm";
-  if (m == "ppc64le") return "ppc64le";
-  if (m == "s390x") return "s390x";
-  if (m == "riscv64") return "riscv64";
-  if (m == "i686" || m == "i386") return "386";
-  return m;
-}
-
-// A full ID as printed by `images -q --no-trunc` or `rmi`'s Deleted line: <64 hex> or sha256:<64 hex>.
-std::string strip_sha(const std::string& s) { return s.rfind("sha256:", 0) == 0 ? s.substr(7) : s; }
 
 class ImportTest : public HutchTest {
  protected:
@@ -204,7 +189,7 @@ TEST_F(InspectTest, Fields) {
   ASSERT_TRUE(j["Created"].is_string()) << j.dump(2);
   EXPECT_TRUE(std::regex_search(j["Created"].get<std::string>(), std::regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}")))
       << j["Created"];
-  EXPECT_EQ(j["Architecture"], host_arch());
+  EXPECT_EQ(j["Architecture"], host_oci_arch());
   EXPECT_EQ(j["Os"], "linux");
   ASSERT_TRUE(j["Size"].is_number_integer()) << j.dump(2);
   EXPECT_GE(j["Size"].get<long long>(), static_cast<long long>(suite().busybox_size))

@@ -23,7 +23,6 @@ std::string setup_name(RegSetup s) {
   return "?";
 }
 
-std::string strip_sha(const std::string& s) { return s.rfind("sha256:", 0) == 0 ? s.substr(7) : s; }
 
 class RegistryTest : public HutchTest {
  protected:

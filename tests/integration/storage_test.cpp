@@ -42,7 +42,6 @@ std::string sq(const std::string& s) {
   return out + "'";
 }
 
-std::string strip_sha(const std::string& s) { return s.rfind("sha256:", 0) == 0 ? s.substr(7) : s; }
 
 
 std::string join(const std::vector<std::string>& v, const std::string& sep = "\n") {
