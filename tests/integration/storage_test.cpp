@@ -42,8 +42,6 @@ std::string sq(const std::string& s) {
   return out + "'";
 }
 
-
-
 std::string join(const std::vector<std::string>& v, const std::string& sep = "\n") {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
