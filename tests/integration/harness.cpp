@@ -301,6 +301,29 @@ Result run(std::vector<std::string> argv, Options opts) {
   return p.wait();
 }
 
+bool Tmux::available() { return hit::run({"tmux", "-V"}).code == 0; }
+
+Result Tmux::run(std::vector<std::string> args) const {
+  args.insert(args.begin(), {"tmux", "-S", socket_, "-f", "/dev/null"});
+  return hit::run(args);
+}
+
+bool Tmux::pane_shows(const std::string& session, const std::string& needle, std::string* pane, int tries) const {
+  for (int i = 0; i < tries; ++i) {
+    Result r = run({"capture-pane", "-p", "-t", session});
+    *pane = r.out;
+    if (contains(r.out, needle)) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+std::string Tmux::shell_line(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) s += (s.empty() ? "" : " ") + ("'" + a + "'");
+  return s;
+}
+
 // ---- helpers --------------------------------------------------------------------------------
 
 std::vector<std::string> raw_lines(const std::string& text) {

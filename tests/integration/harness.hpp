@@ -146,6 +146,25 @@ pid_t find_process(const std::vector<std::string>& argv);
 #define ASSERT_OK(res) ASSERT_CODE(res, 0)
 #define EXPECT_OK(res) EXPECT_CODE(res, 0)
 
+// A tmux server of the test's own: real terminals for `run -it`, attach, progress displays.
+class Tmux {
+ public:
+  explicit Tmux(std::string socket) : socket_(std::move(socket)) {}
+  ~Tmux() { run({"kill-server"}); }
+  Tmux(const Tmux&) = delete;
+  Tmux& operator=(const Tmux&) = delete;
+  static bool available();
+  // tmux -S SOCKET -f /dev/null ARGS...
+  Result run(std::vector<std::string> args) const;
+  // Waits (up to `tries` tenths of a second) until the pane of `session` shows `needle`; its text in *pane.
+  bool pane_shows(const std::string& session, const std::string& needle, std::string* pane, int tries = 100) const;
+  // argv as one shell line (each word single-quoted), for new-session.
+  static std::string shell_line(const std::vector<std::string>& argv);
+
+ private:
+  std::string socket_;
+};
+
 // ---- the fixture -----------------------------------------------------------------------------
 // A fresh temp dir D per test, hutch run with --root D/root --runroot D/run. SetUp runs
 // `unshare true` and `images -q` so that the first-command warning of single-ID mode is out of

@@ -442,34 +442,24 @@ TEST_F(MonitorTest, ForegroundRunStillReturnsTheExitCode) {
 // A real terminal: tmux runs `hutch run -it`, types into it, resizes it, detaches and attaches.
 class TerminalTest : public MonitorTest {
  protected:
-  std::string sock() const { return path("tmux.sock"); }
-  Result tmux(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"tmux", "-S", sock(), "-f", "/dev/null"});
-    return run(args);
+  void SetUp() override {
+    MonitorTest::SetUp();
+    tmux_ = std::make_unique<Tmux>(path("tmux.sock"));
   }
-  std::string shell_line(const std::vector<std::string>& argv) const {
-    std::string s;
-    for (const auto& a : argv) s += (s.empty() ? "" : " ") + ("'" + a + "'");
-    return s;
-  }
-  // Waits until the pane shows `needle`; the pane's text.
+  Result tmux(std::vector<std::string> args) const { return tmux_->run(std::move(args)); }
+  static std::string shell_line(const std::vector<std::string>& argv) { return Tmux::shell_line(argv); }
   bool pane_shows(const std::string& session, const std::string& needle, std::string* pane) {
-    for (int i = 0; i < 100; ++i) {
-      Result r = tmux({"capture-pane", "-p", "-t", session});
-      *pane = r.out;
-      if (contains(r.out, needle)) return true;
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
+    return tmux_->pane_shows(session, needle, pane);
   }
   void TearDown() override {
-    tmux({"kill-server"});
+    tmux_.reset();
     MonitorTest::TearDown();
   }
+  std::unique_ptr<Tmux> tmux_;
 };
 
 TEST_F(TerminalTest, InteractiveShellResizeDetachAttach) {
-  if (run({"tmux", "-V"}).code != 0) {
+  if (!Tmux::available()) {
     HUTCH_SKIP_OUTSIDE_CI("tmux is not installed (scripts/install-deps.sh installs it)");
   }
   std::string line = shell_line(cmd({"run", "-it", "--name", "tty", "bb", "sh"}));

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "registry_fixture.hpp"
+#include "skip.hpp"
 
 namespace hit {
 namespace {
@@ -762,6 +763,42 @@ TEST_F(RegistryTest, ChunkedUploadsPushTheSameImage) {
   EXPECT_GE(px.count("/blobs/uploads/", "PATCH"), 4) << "a 1 MiB layer in 300 kB chunks is four PATCHes or more";
   ASSERT_OK(h({"rmi", "-f", id}));
   EXPECT_EQ(pull_ok(reg.host() + "/chunked/app:v1", {"--tls-verify=false"}), id);
+}
+
+// On a terminal, pull draws a line per blob with bytes, total and rate, then "done"; the image ID
+// is still the last thing it prints.
+TEST_F(RegistryTest, ProgressOnATerminal) {
+  if (!Tmux::available()) {
+    HUTCH_SKIP_OUTSIDE_CI("tmux is not installed (scripts/install-deps.sh installs it)");
+  }
+  TestRegistry& reg = registry(RegSetup::kPlain);
+  ASSERT_TRUE(reg.running());
+  TestImage img = seed(reg, "test/app:v1", TestImageSpec().with_layers(1).with_big_layer(4u << 20));
+  ASSERT_EQ(img.error, "");
+  FaultProxy& px = proxy(reg);
+  px.throttle("/blobs/" + img.layer_digests.back(), 1u << 20);  // about four seconds of progress
+  Tmux tmux(path("tmux.sock"));
+  std::vector<std::string> argv = {"env", "-u", "XDG_RUNTIME_DIR", "-u", "XDG_CONFIG_HOME", "-u", "HUTCH_REGISTRIES_CONF",
+                                   "HOME=" + home_};
+  for (const auto& a : cmd({"pull", "--tls-verify=false", px.host() + "/test/app:v1"})) argv.push_back(a);
+  std::string line = Tmux::shell_line(argv) + "; echo pull-exit-$?; sleep 60";
+  ASSERT_EQ(tmux.run({"new-session", "-d", "-s", "pull", "-x", "150", "-y", "20", line}).code, 0);
+  std::string pane;
+  std::string big = strip_sha(img.layer_digests.back()).substr(0, 12);
+  ASSERT_TRUE(tmux.pane_shows("pull", "MiB/s", &pane, 100)) << "no progress with rate while the big layer came" << pane;
+  EXPECT_TRUE(contains(pane, "Copying blob " + big)) << pane;
+  EXPECT_TRUE(contains(pane, " / 4.0MiB")) << "the line shows the blob's total" << pane;
+  ASSERT_TRUE(tmux.pane_shows("pull", "pull-exit-0", &pane, 300)) << pane;
+  EXPECT_TRUE(contains(pane, "Copying blob " + big + " done")) << pane;
+  EXPECT_TRUE(contains(pane, strip_sha(img.platforms[0].config_digest))) << "the image ID is printed" << pane;
+  // -q: nothing but the ID, even on a terminal.
+  ASSERT_OK(h({"rmi", "-f", px.host() + "/test/app:v1"}));
+  std::vector<std::string> quiet = {"env", "-u", "XDG_RUNTIME_DIR", "-u", "XDG_CONFIG_HOME", "-u", "HUTCH_REGISTRIES_CONF",
+                                    "HOME=" + home_};
+  for (const auto& a : cmd({"pull", "-q", "--tls-verify=false", reg.host() + "/test/app:v1"})) quiet.push_back(a);
+  ASSERT_EQ(tmux.run({"new-session", "-d", "-s", "quiet", "-x", "150", "-y", "20", Tmux::shell_line(quiet) + "; echo quiet-exit-$?; sleep 60"}).code, 0);
+  ASSERT_TRUE(tmux.pane_shows("quiet", "quiet-exit-0", &pane, 300)) << pane;
+  EXPECT_FALSE(contains(pane, "Copying")) << pane;
 }
 
 }  // namespace
