@@ -801,5 +801,45 @@ TEST_F(RegistryTest, ProgressOnATerminal) {
   EXPECT_FALSE(contains(pane, "Copying")) << pane;
 }
 
+// A push to another repository of the registry the image came from mounts its blobs there
+// (POST ?mount=&from=) instead of uploading them again.
+TEST_F(RegistryTest, PushWithinARegistryMountsBlobs) {
+  TestRegistry& reg = registry(RegSetup::kPlain);
+  ASSERT_TRUE(reg.running());
+  TestImage img = seed(reg, "team/app:v1", TestImageSpec().with_layers(2));
+  ASSERT_EQ(img.error, "");
+  FaultProxy& px = proxy(reg);
+  std::string id = pull_ok(px.host() + "/team/app:v1", {"--tls-verify=false"});
+  ASSERT_FALSE(id.empty());
+  ASSERT_OK(h({"push", "--tls-verify=false", px.host() + "/team/app:v1", px.host() + "/other/app:v1"}));
+  auto mounts = px.requests("mount=", "POST");
+  ASSERT_GE(mounts.size(), img.layer_digests.size()) << "each layer was offered for a mount";
+  for (const auto& m : mounts) {
+    EXPECT_EQ(m.status, 201) << m.target;
+    EXPECT_TRUE(contains(m.target, "from=team%2Fapp") || contains(m.target, "from=team/app")) << m.target;
+  }
+  for (const auto& d : img.layer_digests)
+    EXPECT_EQ(px.count("digest=" + d, "PUT"), 0) << "layer " << d << " was uploaded, not mounted";
+  EXPECT_TRUE(reg.has_tag("other/app", "v1"));
+  ASSERT_OK(h({"rmi", "-f", id}));
+  EXPECT_EQ(pull_ok(reg.host() + "/other/app:v1", {"--tls-verify=false"}), id);
+}
+
+// pull takes the archive transports too: an OCI layout directory and an oci-archive.
+TEST_F(RegistryTest, PullFromOciLayoutAndArchive) {
+  TestImage img = image(TestImageSpec().with_layers(1));
+  ASSERT_EQ(img.error, "");
+  std::string want = strip_sha(img.platforms[0].config_digest);
+  Result r = h({"pull", "-q", img.ref()});
+  ASSERT_OK(r);
+  EXPECT_EQ(trim(r.out), want) << r;
+  ASSERT_OK(h({"save", "--format", "oci-archive", "-o", path("img.oci.tar"), want}));
+  ASSERT_OK(h({"rmi", "-f", want}));
+  r = h({"pull", "-q", "oci-archive:" + path("img.oci.tar")});
+  ASSERT_OK(r);
+  EXPECT_EQ(trim(r.out), want) << r;
+  ASSERT_OK(h({"run", "--rm", want, "true"}));
+}
+
 }  // namespace
 }  // namespace hit
