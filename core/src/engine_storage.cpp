@@ -314,6 +314,32 @@ PruneReport Engine::prune_images(bool all) {
     r.reclaimed += drop_image(img);
     r.images.push_back("deleted: sha256:" + img.id);
   }
+  // Layers no image uses: what a pull killed midway kept for the next one. Only while no other
+  // command is staging work (a pull going on now records its layers before its image).
+  std::error_code ec;
+  bool staging = fs::directory_iterator(st.tmp_dir(), ec) != fs::directory_iterator();
+  if (!ec && !staging) {
+    std::set<std::string> used;
+    for (const auto& img : st.images()) used.insert(img.layers.begin(), img.layers.end());
+    auto layers = st.layers();
+    std::vector<LayerRecord> keep;
+    std::set<std::string> kept_blobs;
+    for (const auto& l : layers) {
+      if (used.count(l.id)) {
+        keep.push_back(l);
+        kept_blobs.insert(l.blob);
+        continue;
+      }
+      storage().remove_layer(l.id);
+      r.reclaimed += l.size;
+      r.images.push_back("deleted: layer " + l.id.substr(0, 12) + " (no image uses it)");
+    }
+    if (keep.size() != layers.size()) {
+      st.save_layers(keep);
+      for (const auto& l : layers)
+        if (!kept_blobs.count(l.blob) && !l.blob.empty()) ::unlink(st.blob_path(l.blob).c_str());
+    }
+  }
   return r;
 }
 

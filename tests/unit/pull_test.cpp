@@ -196,5 +196,23 @@ TEST_F(PullTest, AnArtifactIsNotAnImage) {
   }
 }
 
+TEST_F(PullTest, ImagePruneRemovesTheLayersAKilledPullLeft) {
+  FakeSource src;
+  auto l1 = layer(src, "a", "first");
+  auto l2 = layer(src, "b", "second");
+  set_top(src, image(src, {l1, l2}), "application/vnd.oci.image.manifest.v1+json");
+  src.fail_blobs.insert(l2.first);
+  PullOptions one_at_a_time;
+  one_at_a_time.parallel = 1;
+  EXPECT_THROW(engine_->copy_into_store(src, "flaky", {"example.com/flaky:1"}, one_at_a_time), Error);
+  ASSERT_EQ(engine_->store().layers().size(), 1u) << "the first layer is kept for the next pull";
+  PruneReport r = engine_->prune_images(false);
+  EXPECT_TRUE(engine_->store().layers().empty());
+  EXPECT_TRUE(engine_->storage().list_layers().empty());
+  EXPECT_FALSE(engine_->store().has_blob(l1.first));
+  ASSERT_EQ(r.images.size(), 1u);
+  EXPECT_NE(r.images[0].find("no image uses it"), std::string::npos) << r.images[0];
+}
+
 }  // namespace
 }  // namespace hutch::test
