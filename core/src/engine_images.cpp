@@ -274,11 +274,14 @@ ImageRecord Engine::copy_into_store(ImageSource& source, const std::string& disp
     layer_blobs.push_back(b);
   }
 
+  constexpr std::int64_t kMaxConfigBytes = 16 << 20;
+  if (config_blob.size > kMaxConfigBytes)
+    throw Error(Errc::kInvalidInput, "the config of " + display + " claims " + std::to_string(config_blob.size) +
+                                         " bytes; refusing a config larger than 16 MiB");
   auto staging = st.stage("pull");
   fs::path config_file = staging.dir() / "config.json";
   report(options.progress, {config_blob.digest, "config", 0, config_blob.size, BlobProgress::State::kMoving});
   source.get_blob(config_blob, config_file, {});
-  if (fs::file_size(config_file) > (16u << 20)) throw Error(Errc::kInvalidInput, "the config of " + display + " is larger than 16 MiB");
   std::string config_text = read_file(config_file);
   if ("sha256:" + sha256_hex(config_text) != config_blob.digest)
     throw Error(Errc::kCorrupt, "the config " + config_blob.digest + " of " + display + " does not match its digest");

@@ -214,5 +214,17 @@ TEST_F(PullTest, ImagePruneRemovesTheLayersAKilledPullLeft) {
   EXPECT_NE(r.images[0].find("no image uses it"), std::string::npos) << r.images[0];
 }
 
+TEST_F(PullTest, AHugeConfigIsRefusedBeforeItIsFetched) {
+  FakeSource src;
+  std::string cd = "sha256:" + std::string(64, 'c');
+  json m = {{"schemaVersion", 2},
+            {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+            {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cd}, {"size", 1LL << 34}}},
+            {"layers", json::array()}};
+  set_top(src, m.dump(), "application/vnd.oci.image.manifest.v1+json");
+  EXPECT_THROW(engine_->copy_into_store(src, "huge", {"example.com/huge:1"}, {}), Error);
+  EXPECT_TRUE(src.fetched.empty()) << "nothing was fetched";
+}
+
 }  // namespace
 }  // namespace hutch::test
