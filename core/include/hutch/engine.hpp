@@ -427,9 +427,10 @@ class HUTCH_API Engine {
   // The driver's changes without the targets the runtime made for its mounts.
   std::vector<Change> own_changes(const std::string& container_id);
   std::string unique_name(const std::vector<ContainerRecord>& existing) const;
-  // engine_images.cpp: a stored image to a destination.
+  // engine_images.cpp: a stored image to a destination; `dest_repository` ("host/path", or empty
+  // for archives) lets a registry mount blobs from the repository the image came from.
   std::string copy_to_destination(const ImageRecord& image, ImageTransport& transport, ImageDestination& dest,
-                                  const std::string& dest_registry_host, const PushOptions& options);
+                                  const std::string& dest_repository, const PushOptions& options);
   TransportOptions registry_transport_options(const std::string& repository, const RegistryOptions& options,
                                               bool by_digest, bool for_push);
 
