@@ -21,6 +21,8 @@ pkgs=(
   tmux
   # tests: a real registry (plain, TLS with htpasswd, token auth), and skopeo for interop
   docker-registry skopeo apache2-utils openssl
+  # tests: the distribution's registries.conf drop-ins (short names), as podman brings them
+  golang-github-containers-common
   # benchmark peers
   podman runc crun fuse-overlayfs slirp4netns
 )

@@ -251,7 +251,9 @@ TEST(Registries, VersionOneIsRefusedWithAWayOut) {
 TEST(Registries, ReadsTheDistributionsShortNames) {
   fs::path f = "/etc/containers/registries.conf.d/shortnames.conf";
   std::error_code ec;
-  if (!fs::exists(f, ec)) GTEST_SKIP() << f << " is not installed";
+  if (!fs::exists(f, ec)) {
+    HUTCH_SKIP_OUTSIDE_CI(f.string() + " is not installed (Debian: golang-github-containers-common, which podman brings)");
+  }
   RegistriesConf c;
   apply_registries_conf_file(c, f);
   EXPECT_FALSE(c.aliases.empty());
