@@ -14,6 +14,7 @@
 #include "../command.hpp"
 #include "hutch/paths.hpp"
 #include "hutch/registries.hpp"
+#include "hutch/unique_fd.hpp"
 
 namespace hutch::cli {
 namespace {
@@ -75,7 +76,7 @@ class ProgressDisplay {
     std::lock_guard<std::mutex> g(mu_);
     if (!enabled_ || finished_) return;
     finished_ = true;
-    draw(true);
+    draw();
   }
 
  private:
@@ -97,10 +98,10 @@ class ProgressDisplay {
     bool state_change = p.state != BlobProgress::State::kMoving;
     if (!state_change && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
-    draw(false);
+    draw();
   }
 
-  void draw(bool) {
+  void draw() {
     std::string out;
     if (drawn_ > 0) out += "\x1b[" + std::to_string(drawn_) + "A";
     auto now = std::chrono::steady_clock::now();
@@ -389,20 +390,13 @@ class SaveCommand final : public Command {
     TempFile tmp("save");
     ::unlink(tmp.path.c_str());
     ctx.engine().save_images(images_, tmp.path, o);
-    UniqueFdLike in(::open(tmp.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (in.fd < 0) throw_errno("cannot read " + tmp.path);
-    copy_fd(in.fd, 1, "the archive to standard output");
+    UniqueFd in(::open(tmp.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (in.get() < 0) throw_errno("cannot read " + tmp.path);
+    copy_fd(in.get(), 1, "the archive to standard output");
     return 0;
   }
 
  private:
-  struct UniqueFdLike {
-    int fd;
-    explicit UniqueFdLike(int f) : fd(f) {}
-    ~UniqueFdLike() {
-      if (fd >= 0) ::close(fd);
-    }
-  };
   std::vector<std::string> images_;
   std::string output_, format_;
   bool quiet_ = false;

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hutch/digest.hpp"
 #include "hutch/error.hpp"
 #include "hutch/paths.hpp"
 #include "hutch/registries.hpp"
@@ -18,48 +19,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
 namespace {
-
-const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(const std::string& in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(n >> s) & 63];
-  }
-  if (size_t left = in.size() - i; left > 0) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    if (left == 2) n |= uint8_t(in[i + 1]) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += left == 2 ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-// Standard base64, padded or not; nullopt for anything else.
-std::optional<std::string> base64_decode(const std::string& in) {
-  std::string s = in;
-  while (!s.empty() && s.back() == '=') s.pop_back();
-  if (in.size() - s.size() > 2 || s.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : s) {
-    const char* p = c ? std::strchr(kAlphabet, c) : nullptr;
-    if (!p) return std::nullopt;
-    acc = (acc << 6) | uint32_t(p - kAlphabet);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += char((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);

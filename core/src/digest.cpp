@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
 
 // OpenSSL's SHA256_* calls: deprecated in 3.0 in favour of EVP, but EVP's first use sets up
 // the provider machinery, about 0.6 ms that every `hutch run` would pay; these run the same
@@ -75,6 +77,49 @@ std::string digest_hex(const std::string& digest) {
   if (digest.compare(0, prefix.size(), prefix) != 0 || !is_hex64(std::string_view(digest).substr(prefix.size())))
     throw Error(Errc::kInvalidInput, "\"" + digest + "\" is not a sha256 digest (sha256:<64 hex digits>)");
   return digest.substr(prefix.size());
+}
+
+namespace {
+const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string base64_encode(const std::string& in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(n >> s) & 63];
+  }
+  if (size_t left = in.size() - i; left > 0) {
+    uint32_t n = uint8_t(in[i]) << 16;
+    if (left == 2) n |= uint8_t(in[i + 1]) << 8;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += left == 2 ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(const std::string& in) {
+  std::string s = in;
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  if (in.size() - s.size() > 2 || s.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    const char* p = c ? std::strchr(kAlphabet, c) : nullptr;
+    if (!p) return std::nullopt;
+    acc = (acc << 6) | uint32_t(p - kAlphabet);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += char((acc >> bits) & 0xff);
+    }
+  }
+  return out;
 }
 
 }  // namespace hutch

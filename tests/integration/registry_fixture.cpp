@@ -1084,6 +1084,15 @@ void FaultProxy::throttle(const std::string& path_substr, uint64_t bytes_per_sec
   rules_.push_back({Rule::kThrottle, path_substr, method, 0, 0, std::max<uint64_t>(bytes_per_second, 1)});
 }
 
+std::string setup_name(TestRegistry::Setup setup) {
+  switch (setup) {
+    case TestRegistry::Setup::kPlain: return "Plain";
+    case TestRegistry::Setup::kTlsBasic: return "TlsBasic";
+    case TestRegistry::Setup::kToken: return "Token";
+  }
+  return "?";
+}
+
 void FaultProxy::redirect(const std::string& path_substr, const std::string& base_url, const std::string& method) {
   std::lock_guard<std::mutex> l(mu_);
   Rule r{Rule::kRedirect, path_substr, method};

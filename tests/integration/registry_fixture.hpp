@@ -148,6 +148,9 @@ class TestRegistry {
 // client connection is served by a thread of its own, one request per connection (every answer
 // says Connection: close). Requests are passed on with their Host header (so the registry's
 // Location URLs already name the proxy; any that name the registry are rewritten to it).
+// "Plain", "TlsBasic", "Token": a setup's name in parameterised test names.
+std::string setup_name(TestRegistry::Setup setup);
+
 class FaultProxy {
  public:
   struct Request {

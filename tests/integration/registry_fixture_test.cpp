@@ -26,15 +26,6 @@ class RegistryFixtureTest : public FreshTest {
   }
 };
 
-std::string setup_name(RegSetup s) {
-  switch (s) {
-    case RegSetup::kPlain: return "Plain";
-    case RegSetup::kTlsBasic: return "TlsBasic";
-    case RegSetup::kToken: return "Token";
-  }
-  return "?";
-}
-
 class RegistryFixtureSetupTest : public RegistryFixtureTest, public ::testing::WithParamInterface<RegSetup> {};
 
 TEST_P(RegistryFixtureSetupTest, SkopeoPushesAndInspects) {

@@ -15,15 +15,6 @@ namespace {
 
 using RegSetup = TestRegistry::Setup;
 
-std::string setup_name(RegSetup s) {
-  switch (s) {
-    case RegSetup::kPlain: return "Plain";
-    case RegSetup::kTlsBasic: return "TlsBasic";
-    case RegSetup::kToken: return "Token";
-  }
-  return "?";
-}
-
 
 class RegistryTest : public HutchTest {
  protected:

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,10 @@ HUTCH_API std::string sha256_file_hex(const std::filesystem::path& file);
 // "sha256:<64 hex>" -> the hex; throws Errc::kInvalidInput for anything else.
 HUTCH_API std::string digest_hex(const std::string& digest);
 HUTCH_API bool is_hex64(std::string_view s);
+
+// Standard base64 (RFC 4648, "+/", padded), as HTTP Basic auth and auth.json's "auth" use it.
+HUTCH_API std::string base64_encode(const std::string& in);
+// Padded or not; nullopt for anything that is not base64.
+HUTCH_API std::optional<std::string> base64_decode(const std::string& in);
 
 }  // namespace hutch

@@ -11,7 +11,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -36,29 +35,6 @@ const char* kManifestAccept =
     "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
     "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.docker.distribution.manifest.v1+prettyjws, application/vnd.docker.distribution.manifest.v1+json";
-
-std::string base64(const std::string& in) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += t[v >> 18];
-    out += t[(v >> 12) & 63];
-    out += t[(v >> 6) & 63];
-    out += t[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += t[v >> 18];
-    out += t[(v >> 12) & 63];
-    out += i + 1 < in.size() ? t[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 struct Challenge {
   std::string scheme;  // "bearer", "basic" (lower case)
@@ -153,11 +129,6 @@ RepoRef parse_reference(const std::string& reference) {
   r.tag = tag.empty() && digest.empty() ? "latest" : tag;
   r.digest = digest;
   return r;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 struct Settings {
@@ -290,7 +261,7 @@ class Registry {
 
  private:
   std::string basic_header() const {
-    return "Basic " + base64((creds_ ? creds_->username : "") + ":" + (creds_ ? creds_->password : ""));
+    return "Basic " + base64_encode((creds_ ? creds_->username : "") + ":" + (creds_ ? creds_->password : ""));
   }
 
   std::optional<std::string> authorization(const std::string& scope) {
@@ -451,7 +422,7 @@ TlsSettings tls_for(const std::string& host, const TransportOptions& o, bool ver
     for (const auto& e : fs::directory_iterator(d, ec)) {
       auto name = e.path().filename().string();
       auto ext = e.path().extension().string();
-      if (ext == ".crt") extra += read_text(e.path()) + "\n";
+      if (ext == ".crt") extra += read_file(e.path()) + "\n";
       if (ext == ".cert") {
         fs::path key = e.path();
         key.replace_extension(".key");
@@ -463,7 +434,8 @@ TlsSettings tls_for(const std::string& host, const TransportOptions& o, bool ver
     }
     if (!extra.empty()) {
       // The system's CAs stay trusted besides the directory's.
-      std::string system = read_text("/etc/ssl/certs/ca-certificates.crt");
+      const fs::path bundle = "/etc/ssl/certs/ca-certificates.crt";
+      std::string system = fs::exists(bundle, ec) ? read_file(bundle) : "";
       tls.ca_bundle = system + "\n" + extra;
     }
     break;  // the first directory that exists is the one
