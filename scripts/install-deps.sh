@@ -12,7 +12,7 @@ pkgs=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   nlohmann-json3-dev libtomlplusplus-dev libgtest-dev libgmock-dev
   libarchive-dev libsubid-dev libcap-dev libseccomp-dev libssl-dev
-  libcurl4-openssl-dev zlib1g-dev libzstd-dev
+  libcurl4-openssl-dev zlib1g-dev libzstd-dev libslirp-dev libglib2.0-dev
   # run: subordinate id helpers
   uidmap
   # tests: a static busybox to make images from, peers to compare with

@@ -15,7 +15,11 @@ inline void add_container_options(po::options_description& o, RunOptions& r) {
         "user,u", po::value(&r.user), "user NAME|UID[:GROUP|GID] to run as")(
         "hostname,h", po::value(&r.hostname), "the container's hostname")(
         "entrypoint", po::value<std::string>()->notifier([&r](const std::string& v) { r.entrypoint = v; }), "override the image's entrypoint (a string or a JSON array)")(
-        "network,net", po::value(&r.network), "network backend: none, host")(
+        "network,net", po::value(&r.networks)->composing(),
+        "slirp (default; slirp:allow_host_loopback=true,mtu=N,enable_ipv6=false), host, none, or a user network (repeatable)")(
+        "network-alias", po::value(&r.network_aliases)->composing(), "another name for the container on its user networks")(
+        "publish,p", po::value(&r.publish)->composing(), "publish [IP:][HOSTPORT:]PORT[/tcp|udp] (ranges: 8000-8002:80-82)")(
+        "publish-all,P", po::bool_switch(&r.publish_all), "publish every EXPOSEd port on a free host port")(
         "name", po::value(&r.name), "a name for the container")(
         "read-only", po::bool_switch(&r.read_only), "mount the root filesystem read-only")(
         "read-only-tmpfs", po::value<bool>()->implicit_value(true)->notifier([&r](bool v) { r.read_only_tmpfs = v; }),

@@ -168,7 +168,15 @@ class PsCommand final : public Command {
   }
   static std::string ports_of(const ContainerRecord& c) {
     std::string out;
-    for (const auto& p : c.ports) out += (out.empty() ? "" : ", ") + p;
+    // docker's words, for the ports as bound while it runs.
+    if (c.state.status != "running" && c.state.status != "paused") return out;
+    for (const auto& p : c.state.ports) out += (out.empty() ? "" : ", ") + port_display(p);
+    return out;
+  }
+  static std::string networks_of(const ContainerRecord& c) {
+    if (c.networks.empty()) return c.network;
+    std::string out;
+    for (const auto& n : c.networks) out += (out.empty() ? "" : ",") + n;
     return out;
   }
   nlohmann::ordered_json row(const ContainerRecord& c) const {
@@ -189,7 +197,7 @@ class PsCommand final : public Command {
             {"Names", c.name},
             {"Labels", labels},
             {"Mounts", mounts},
-            {"Networks", c.network},
+            {"Networks", networks_of(c)},
             {"Size", ""}};
   }
 

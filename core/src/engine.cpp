@@ -297,6 +297,57 @@ NetworkBackend& Engine::network(const std::string& requested) {
   return *(b.networks[name] = std::move(backend));
 }
 
+Engine::ResolvedNetwork Engine::resolve_network(const std::vector<std::string>& asked) {
+  ResolvedNetwork r;
+  std::set<std::string> backends;
+  for (const auto& f : loader_.discover(NetworkBackend::kFamily)) backends.insert(f.name);
+  std::string backend_list;
+  for (const auto& b : backends) backend_list += (backend_list.empty() ? "" : ", ") + b;
+  if (asked.empty()) {
+    r.backend = config_.network.value;
+    if (config_.network.source == "default" && r.backend == "slirp") {
+      std::string why = network("slirp").capabilities().unavailable;
+      if (!why.empty()) {
+        if (!announced_no_network_) logger_.warn("the container has no network (only loopback): " + why);
+        announced_no_network_ = true;
+        r.backend = "none";
+      }
+    }
+    if (backends.count(r.backend)) return r;
+    return resolve_network({r.backend});
+  }
+  for (const auto& a : asked) {
+    std::string name = a.substr(0, a.find(':'));
+    std::string opts = a.find(':') == std::string::npos ? "" : a.substr(a.find(':') + 1);
+    if (name == "slirp4netns") name = "slirp";  // podman's name for it
+    if (name == "private" || name == "default") name = config_.network.value;
+    if (backends.count(name) && name != "bridge") {
+      if (asked.size() > 1)
+        throw Error(Errc::kUsage, "--network " + name + " cannot be combined with other networks; only user networks can");
+      r.backend = name;
+      std::stringstream list(opts);
+      for (std::string kv; std::getline(list, kv, ',');) {
+        if (kv.empty()) continue;
+        auto eq = kv.find('=');
+        r.options[kv.substr(0, eq)] = eq == std::string::npos ? "true" : kv.substr(eq + 1);
+      }
+      return r;
+    }
+    if (!opts.empty()) throw Error(Errc::kUsage, "--network " + a + ": options are for the slirp backend only");
+    r.backend = "bridge";
+    if (name == "bridge") name = "hutch";  // docker's --network bridge: the default user network
+    if (!backends.count("bridge"))
+      throw Error(Errc::kNotFound, "no network backend or network named \"" + name + "\"; backends: " + backend_list);
+    bool known = name == "hutch";
+    for (const auto& n : network("bridge").list_networks()) known |= n.name == name;
+    if (!known)
+      throw Error(Errc::kNotFound, "no such network: " + name + " (create it with \"hutch network create " + name +
+                                       "\", see \"hutch network ls\"); backends: " + backend_list);
+    if (std::find(r.networks.begin(), r.networks.end(), name) == r.networks.end()) r.networks.push_back(name);
+  }
+  return r;
+}
+
 ImageTransport& Engine::transport(const std::string& name) {
   // The plugin serving each transport prefix: "docker" registries, the archive formats.
   static const std::map<std::string, std::string> kPluginFor = {
@@ -885,7 +936,14 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
   if (o.stop_timeout) rec.stop_timeout = *o.stop_timeout;
   if (!o.detach_keys.empty()) attach::parse_detach_keys(o.detach_keys);
 
-  NetworkBackend& net = network(o.network);
+  ResolvedNetwork resolved = resolve_network(o.networks);
+  NetworkBackend& net = network(resolved.backend);
+  std::vector<PortMapping> ports;
+  for (const auto& spec : o.publish)
+    for (auto& p : parse_port_spec(spec)) ports.push_back(p);
+  if (!o.network_aliases.empty() && resolved.networks.empty())
+    throw Error(Errc::kUsage, "--network-alias needs a user network (\"hutch network create NAME\", then --network NAME); "
+                              "the " + resolved.backend + " network has no names");
   runtime();  // an unknown runtime is refused before anything is made (and its monitor inherits it loaded)
   StorageDriver& sd = storage();
 
@@ -914,7 +972,30 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
     rec.image_name = image.names.empty() ? image.id.substr(0, 12) : image.names.front();
     rec.created = now_rfc3339();
     rec.runtime = config_.runtime.value;
-    rec.network = o.network.empty() ? config_.network.value : o.network;
+    rec.network = resolved.backend;
+    rec.network_options = resolved.options;
+    rec.networks = resolved.networks;
+    rec.network_aliases = o.network_aliases;
+    if (o.publish_all) {
+      // -P: every EXPOSEd port the -p flags left out, on a free host port.
+      json exposed = image_config.value("config", json::object()).value("ExposedPorts", json::object());
+      for (const auto& [key, _] : exposed.items())
+        for (auto& p : parse_exposed_port(key)) {
+          bool given = std::any_of(ports.begin(), ports.end(), [&](const PortMapping& q) {
+            return q.container_port == p.container_port && q.protocol == p.protocol;
+          });
+          if (!given) ports.push_back(p);
+        }
+    }
+    if (!ports.empty() && !net.capabilities().port_publishing) {
+      if (!net.capabilities().isolated) {
+        logger_.warn("published ports are discarded with --network " + resolved.backend + ": the container uses the host's ports directly");
+        ports.clear();
+      } else {
+        throw Error(Errc::kUsage, "the " + resolved.backend + " network cannot publish ports (-p, -P); use the slirp network or a user network");
+      }
+    }
+    rec.ports = ports;
     rec.auto_remove = o.remove;
     rec.stop_signal = o.stop_signal.empty() ? icfg.stop_signal : o.stop_signal;
     if (o.entrypoint) {
@@ -953,7 +1034,7 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
     in.cgroups_path = container_cgroup_path(cgroups, rec.id);
   }
 
-  NetworkRequest netreq{rec.id, rec.network};
+  NetworkRequest netreq = network_request(rec);
   try {
     fs::path bundle = st.container_dir(rec.id);
     fs::path rootfs = sd.mount(rec.id);
@@ -1009,8 +1090,12 @@ ContainerRecord Engine::create_container(const RunOptions& o) {
       for (const auto& ns : in.network.nameservers) resolv += "nameserver " + ns + "\n";
     }
     if (!o.dns_search.empty()) resolv += "search " + join(o.dns_search, " ") + "\n";
+    else if (!in.network.dns_search.empty()) resolv += "search " + join(in.network.dns_search, " ") + "\n";
     if (!o.dns_options.empty()) resolv += "options " + join(o.dns_options, " ") + "\n";
-    hosts += "127.0.1.1\t" + in.hostname + "\n" + hosts_extra;
+    // The container's own line: its address once its network is attached (the monitor puts it in).
+    hosts += "127.0.1.1\t" + in.hostname + (rec.name != in.hostname ? " " + rec.name : "") + "\n";
+    for (const auto& [address, names] : in.network.hosts) hosts += address + "\t" + names + "\n";
+    hosts += hosts_extra;
     write_file_atomic(bundle / "hosts", hosts, 0644, kBundle);
     write_file_atomic(bundle / "resolv.conf", resolv, 0644, kBundle);
     in.file_binds = {{"/etc/hostname", bundle / "hostname"},
@@ -1090,8 +1175,36 @@ std::optional<json> Engine::inspect_container(const std::string& name_or_id) {
               {"Timeout", c.healthcheck->timeout},
               {"StartPeriod", c.healthcheck->start_period},
               {"Retries", c.healthcheck->retries}};
-  json ports = json::object();
-  for (const auto& p : c.ports) ports[p] = json::array();
+  // docker's shape: "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}] while it runs, the
+  // ports asked for (HostPort "" for a free one) in HostConfig.PortBindings.
+  bool live = st.status == "running" || st.status == "paused";
+  json ports = json::object(), bindings = json::object();
+  for (const auto& p : c.ports) {
+    std::string key = std::to_string(p.container_port) + "/" + p.protocol;
+    bindings[key].push_back({{"HostIp", p.host_ip}, {"HostPort", p.host_port ? std::to_string(p.host_port) : ""}});
+    if (!ports.contains(key)) ports[key] = nullptr;
+  }
+  for (const auto& p : live ? st.ports : std::vector<PortMapping>{}) {
+    std::string key = std::to_string(p.container_port) + "/" + p.protocol;
+    if (!ports[key].is_array()) ports[key] = json::array();
+    ports[key].push_back({{"HostIp", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"HostPort", std::to_string(p.host_port)}});
+  }
+  json networks = json::object();
+  json net_settings = {{"Ports", ports}, {"IPAddress", ""}, {"IPPrefixLen", 0}, {"Gateway", ""}, {"MacAddress", ""},
+                       {"GlobalIPv6Address", ""}, {"GlobalIPv6PrefixLen", 0}, {"IPv6Gateway", ""}};
+  for (const auto& ep : live ? st.endpoints : std::vector<NetworkEndpoint>{}) {
+    json e = {{"IPAddress", ep.ipv4}, {"IPPrefixLen", ep.prefix}, {"Gateway", ep.gateway}, {"MacAddress", ep.mac},
+              {"GlobalIPv6Address", ep.ipv6}, {"GlobalIPv6PrefixLen", ep.prefix6}, {"IPv6Gateway", ep.gateway6},
+              {"Aliases", ep.aliases}, {"InterfaceName", ep.interface}};
+    networks[ep.network] = e;
+    if (net_settings["IPAddress"] == "")
+      for (const char* k : {"IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPv6Gateway"})
+        net_settings[k] = e[k];
+  }
+  if (!live)
+    for (const auto& n : c.networks.empty() ? std::vector<std::string>{c.network} : c.networks)
+      networks[n] = {{"IPAddress", ""}, {"Aliases", c.network_aliases}};
+  net_settings["Networks"] = networks;
   json log_opts = json::object();
   for (const auto& kv : c.log_opts) log_opts[kv.substr(0, kv.find('='))] = kv.find('=') == std::string::npos ? "" : kv.substr(kv.find('=') + 1);
   return json{{"Id", c.id},
@@ -1119,14 +1232,15 @@ std::optional<json> Engine::inspect_container(const std::string& name_or_id) {
                 {"Healthcheck", health}}},
               {"HostConfig",
                {{"Runtime", c.runtime},
-                {"NetworkMode", c.network},
+                {"NetworkMode", c.networks.empty() ? c.network : c.networks.front()},
+                {"PortBindings", bindings},
                 {"AutoRemove", c.auto_remove},
                 {"RestartPolicy", {{"Name", c.restart_policy}, {"MaximumRetryCount", c.restart_max}}},
                 {"LogConfig", {{"Type", c.log_driver}, {"Config", log_opts}}},
                 {"ReadonlyRootfs", spec.contains("root") && spec["root"].value("readonly", false)},
                 {"CapBounding", process.contains("capabilities") ? process["capabilities"].value("bounding", json::array())
                                                                   : json::array()}}},
-              {"NetworkSettings", {{"Ports", ports}}},
+              {"NetworkSettings", net_settings},
               {"Mounts", mounts}};
 }
 

@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <sstream>
 
 #include "attach.hpp"
 #include "engine_internal.hpp"
@@ -166,12 +167,49 @@ void Monitor::setup() {
   }
 }
 
+namespace {
+
+// The hosts file names the container at 127.0.1.1 until its network says its address. It is
+// bind-mounted into the container, so it is rewritten in place (the same inode), before start.
+void name_own_address(const fs::path& hosts, const NetworkAttachment& a) {
+  if (a.endpoints.empty() || a.endpoints.front().ipv4.empty()) return;
+  std::string text;
+  try {
+    text = read_file(hosts);
+  } catch (const Error&) {
+    return;
+  }
+  std::string out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("127.0.1.1\t", 0) == 0) {
+      std::string names = line.substr(10);
+      line.clear();
+      for (const auto& ep : a.endpoints)
+        if (!ep.ipv4.empty()) {
+          std::string extra;
+          for (const auto& al : ep.aliases) extra += " " + al;
+          line += (line.empty() ? "" : "\n") + ep.ipv4 + "\t" + names + extra;
+        }
+    }
+    out += line + "\n";
+  }
+  int fd = ::open(hosts.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)!::write(fd, out.data(), out.size());
+  ::close(fd);
+}
+
+}  // namespace
+
 bool Monitor::start_container(std::string* error, Errc* code) {
   RuntimeBackend& rt = e_.runtime(rec_.runtime);
   fs::path bundle = st_.container_dir(rec_.id);
   RuntimeIo io;
   int child_in = -1, child_out = -1, child_err = -1;
   std::unique_ptr<ConsoleSocket> console;
+  NetworkAttachment attachment;
+  bool attached = false;
   try {
     e_.storage().mount(rec_.id);
     if (rec_.log_driver == "passthrough") {
@@ -220,8 +258,13 @@ bool Monitor::start_container(std::string* error, Errc* code) {
       ws.ws_col = 80;
       ioctl(master_, TIOCSWINSZ, &ws);
     }
-    NetworkRequest netreq{rec_.id, rec_.network};
-    e_.network(rec_.network).attach(netreq, pid_);
+    try {
+      attachment = e_.network(rec_.network).attach(network_request(rec_), pid_);
+      attached = true;
+    } catch (Error& e) {
+      throw std::move(e.with_context("connecting container " + rec_.name + " to its network (" + rec_.network + ")"));
+    }
+    name_own_address(bundle / "hosts", attachment);
     rt.start(rec_.id);
   } catch (const Error& e) {
     for (int* fd : {&child_in, &child_out, &child_err, &out_, &err_, &in_, &master_}) close_fd(*fd);
@@ -233,6 +276,12 @@ bool Monitor::start_container(std::string* error, Errc* code) {
     try {
       rt.remove(rec_.id);
     } catch (const Error&) {
+    }
+    if (attached) {
+      try {
+        e_.network(rec_.network).detach(network_request(rec_));
+      } catch (const Error&) {
+      }
     }
     *error = e.what();
     *code = e.code();
@@ -253,6 +302,8 @@ bool Monitor::start_container(std::string* error, Errc* code) {
         s.started_at = now_rfc3339();
         s.error.clear();
         s.oom_killed = false;
+        s.ports = attachment.ports;
+        s.endpoints = attachment.endpoints;
         if (restart) ++s.restart_count;
         if (rec_.healthcheck) s.health = HealthState{"starting", 0, s.health ? s.health->log : std::vector<HealthResult>{}};
       },
@@ -483,7 +534,7 @@ void Monitor::end_run() {
     e_.logger().warn("cannot delete container " + rec_.name + " in its runtime: " + e.what());
   }
   try {
-    e_.network(rec_.network).detach(NetworkRequest{rec_.id, rec_.network});
+    e_.network(rec_.network).detach(network_request(rec_));
   } catch (const Error& e) {
     e_.logger().warn("cannot detach container " + rec_.name + " from its network: " + e.what());
   }
@@ -494,6 +545,8 @@ void Monitor::end_run() {
       [&](ContainerState& s) {
         s.status = "exited";
         s.exit_code = code;
+        s.ports.clear();
+        s.endpoints.clear();
         s.finished_at = now_rfc3339();
         s.oom_killed = oom;
         if (oom) s.error = "the kernel's OOM killer ended it (--memory)";

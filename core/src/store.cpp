@@ -66,6 +66,8 @@ void to_json(json& j, const ContainerState& s) {
            {"restart_count", s.restart_count},
            {"stopped_by_user", s.stopped_by_user},
            {"error", s.error}};
+  if (!s.ports.empty()) j["ports"] = s.ports;
+  if (!s.endpoints.empty()) j["endpoints"] = s.endpoints;
   if (s.health) {
     json log = json::array();
     for (const auto& r : s.health->log)
@@ -86,6 +88,8 @@ void from_json(const json& j, ContainerState& s) {
   s.restart_count = j.value("restart_count", 0);
   s.stopped_by_user = j.value("stopped_by_user", false);
   s.error = j.value("error", "");
+  s.ports = j.value("ports", std::vector<PortMapping>{});
+  s.endpoints = j.value("endpoints", std::vector<NetworkEndpoint>{});
   if (j.contains("health")) {
     HealthState h;
     const json& hj = j["health"];
@@ -95,6 +99,43 @@ void from_json(const json& j, ContainerState& s) {
       h.log.push_back({r.value("start", ""), r.value("end", ""), r.value("exit_code", 0), r.value("output", "")});
     s.health = h;
   }
+}
+void to_json(json& j, const PortMapping& p) {
+  j = json{{"host_ip", p.host_ip}, {"host_port", p.host_port}, {"container_port", p.container_port}, {"protocol", p.protocol}};
+}
+void from_json(const json& j, PortMapping& p) {
+  p.host_ip = j.value("host_ip", "");
+  p.host_port = j.value("host_port", std::uint16_t{0});
+  p.container_port = j.value("container_port", std::uint16_t{0});
+  p.protocol = j.value("protocol", "tcp");
+}
+void to_json(json& j, const NetworkEndpoint& e) {
+  j = json{{"network", e.network}, {"interface", e.interface}, {"ipv4", e.ipv4}, {"prefix", e.prefix},
+           {"gateway", e.gateway}, {"ipv6", e.ipv6}, {"prefix6", e.prefix6}, {"gateway6", e.gateway6},
+           {"mac", e.mac}, {"aliases", e.aliases}};
+}
+void from_json(const json& j, NetworkEndpoint& e) {
+  e.network = j.value("network", "");
+  e.interface = j.value("interface", "");
+  e.ipv4 = j.value("ipv4", "");
+  e.prefix = j.value("prefix", 0);
+  e.gateway = j.value("gateway", "");
+  e.ipv6 = j.value("ipv6", "");
+  e.prefix6 = j.value("prefix6", 0);
+  e.gateway6 = j.value("gateway6", "");
+  e.mac = j.value("mac", "");
+  e.aliases = j.value("aliases", std::vector<std::string>{});
+}
+NetworkRequest network_request(const ContainerRecord& r) {
+  NetworkRequest q;
+  q.container_id = r.id;
+  q.network = r.network;
+  q.container_name = r.name;
+  q.networks = r.networks;
+  for (const auto& n : r.networks) q.aliases[n] = r.network_aliases;
+  q.options = r.network_options;
+  q.ports = r.ports;
+  return q;
 }
 void to_json(json& j, const ContainerRecord& r) {
   j = json{{"id", r.id},
@@ -118,7 +159,10 @@ void to_json(json& j, const ContainerRecord& r) {
            {"restart_max", r.restart_max},
            {"labels", r.labels},
            {"annotations", r.annotations},
-           {"ports", r.ports}};
+           {"ports", r.ports},
+           {"network_options", r.network_options},
+           {"networks", r.networks},
+           {"network_aliases", r.network_aliases}};
   if (r.healthcheck) j["healthcheck"] = *r.healthcheck;
 }
 void from_json(const json& j, ContainerRecord& r) {
@@ -143,7 +187,10 @@ void from_json(const json& j, ContainerRecord& r) {
   r.restart_max = j.value("restart_max", 0);
   r.labels = j.value("labels", std::map<std::string, std::string>{});
   r.annotations = j.value("annotations", std::map<std::string, std::string>{});
-  r.ports = j.value("ports", std::vector<std::string>{});
+  r.ports = j.value("ports", std::vector<PortMapping>{});
+  r.network_options = j.value("network_options", std::map<std::string, std::string>{});
+  r.networks = j.value("networks", std::vector<std::string>{});
+  r.network_aliases = j.value("network_aliases", std::vector<std::string>{});
   if (j.contains("healthcheck")) r.healthcheck = j["healthcheck"].get<HealthConfig>();
 }
 

@@ -20,7 +20,7 @@
 namespace hutch {
 
 // Bump on any change to the interfaces, the context or the descriptor.
-inline constexpr std::uint32_t kAbiVersion = 4;  // 2: StorageDriver grew probe, changes, export, usage; 3: RuntimeBackend::exec; 4: ImageTransport sources and destinations
+inline constexpr std::uint32_t kAbiVersion = 5;  // 2: StorageDriver grew probe, changes, export, usage; 3: RuntimeBackend::exec; 4: ImageTransport sources and destinations; 5: NetworkBackend ports, attachments, user networks
 inline constexpr std::uint32_t kDescriptorMagic = 0x48544348;  // "HTCH"
 
 // Its first two fields never move, so any version of it can be read and refused.

@@ -20,7 +20,7 @@ struct Setting {
 
 struct Config {
   Setting storage_driver{"auto"};  // overlay, fuse-overlayfs or vfs, probed
-  Setting network{"host"};
+  Setting network{"slirp"};  // falls back to none, with a warning, where slirp cannot work and it was not asked for
   Setting runtime{"native"};
   std::optional<std::filesystem::path> root;     // unset: the XDG default
   std::optional<std::filesystem::path> runroot;  // unset: the XDG default

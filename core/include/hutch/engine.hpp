@@ -94,7 +94,10 @@ struct RunOptions {
   std::string workdir;
   std::string user;
   std::string hostname;
-  std::string network;  // empty: the configured default
+  std::vector<std::string> networks;  // --network (several: user networks); empty: the configured default
+  std::vector<std::string> network_aliases;  // --network-alias
+  std::vector<std::string> publish;   // -p [ip:][hostPort:]containerPort[/proto]
+  bool publish_all = false;           // -P: every port the image EXPOSEs, on a free host port
   std::string name;
   bool remove = false;
   bool interactive = false;
@@ -273,6 +276,15 @@ class HUTCH_API Engine {
   // The configured runtime, or (for a container made earlier) the one named in its record.
   RuntimeBackend& runtime(const std::string& name = "");
   NetworkBackend& network(const std::string& name);
+  // What --network asks for: a backend (with its options, slirp:mtu=1500; podman's slirp4netns
+  // is slirp), or user networks of the bridge backend. Empty: the configured default, which
+  // falls back to none, with a warning, where slirp cannot work and nobody asked for it.
+  struct ResolvedNetwork {
+    std::string backend;
+    std::map<std::string, std::string> options;
+    std::vector<std::string> networks;
+  };
+  ResolvedNetwork resolve_network(const std::vector<std::string>& asked);
   // Loads each family's chosen backend (for `hutch info`); failures are reported, not thrown.
   std::vector<BackendInfo> describe_backends();
 
@@ -442,6 +454,7 @@ class HUTCH_API Engine {
   std::unique_ptr<Store> store_;
   std::unique_ptr<LoadedBackends> backends_;
   bool recovered_ = false;
+  bool announced_no_network_ = false;
   int passthrough_fds_[3] = {-1, -1, -1};  // in a monitor: the stdio of the command that started it
 };
 

@@ -28,6 +28,7 @@
 #include "hutch/lock.hpp"
 #include "hutch/paths.hpp"
 #include "hutch/logger.hpp"
+#include "hutch/network.hpp"
 
 namespace hutch {
 
@@ -90,6 +91,9 @@ struct ContainerState {
   bool stopped_by_user = false;     // stop or kill: the restart policy does not apply
   std::string error;                // why it could not start, or why its exit code is unknown
   std::optional<HealthState> health;
+  // While it runs: its published ports as bound, and the networks it is on (the monitor's).
+  std::vector<PortMapping> ports;
+  std::vector<NetworkEndpoint> endpoints;
 };
 
 // What a container is: <root>/containers.json, changed under the store's exclusive lock
@@ -117,7 +121,10 @@ struct ContainerRecord {
   std::optional<HealthConfig> healthcheck;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
-  std::vector<std::string> ports;       // -p, as given (published by the network backend)
+  std::vector<PortMapping> ports;       // -p and -P (host_port 0: a free one at each start)
+  std::map<std::string, std::string> network_options;  // --network slirp:mtu=1500
+  std::vector<std::string> networks;    // the user networks it is on (the bridge backend)
+  std::vector<std::string> network_aliases;  // --network-alias, on each of them
   ContainerState state;
 };
 
@@ -135,6 +142,12 @@ HUTCH_API void from_json(const nlohmann::json& j, ContainerRecord& r);
 HUTCH_API void to_json(nlohmann::json& j, const ContainerState& s);
 HUTCH_API void from_json(const nlohmann::json& j, ContainerState& s);
 HUTCH_API void to_json(nlohmann::json& j, const HealthConfig& h);
+HUTCH_API void to_json(nlohmann::json& j, const PortMapping& p);
+HUTCH_API void from_json(const nlohmann::json& j, PortMapping& p);
+HUTCH_API void to_json(nlohmann::json& j, const NetworkEndpoint& e);
+HUTCH_API void from_json(const nlohmann::json& j, NetworkEndpoint& e);
+// What a network backend is asked for this container.
+HUTCH_API NetworkRequest network_request(const ContainerRecord& r);
 HUTCH_API void from_json(const nlohmann::json& j, HealthConfig& h);
 
 // The chain ID of a layer: sha256(parent chain ID + " " + diff ID), or the diff ID of a base.

@@ -18,7 +18,7 @@ class HostNetwork final : public NetworkBackend {
     p.copy_host_dns = true;
     return p;
   }
-  void attach(const NetworkRequest&, pid_t) override {}  // already there
+  NetworkAttachment attach(const NetworkRequest&, pid_t) override { return {}; }  // already there
   void detach(const NetworkRequest&) override {}
 };
 

@@ -18,7 +18,7 @@ class NoneNetwork final : public NetworkBackend {
     p.copy_host_dns = false;
     return p;
   }
-  void attach(const NetworkRequest&, pid_t) override {}  // nothing to connect
+  NetworkAttachment attach(const NetworkRequest&, pid_t) override { return {}; }  // nothing to connect
   void detach(const NetworkRequest&) override {}
 };
 
