@@ -285,6 +285,15 @@ class HUTCH_API Engine {
     std::vector<std::string> networks;
   };
   ResolvedNetwork resolve_network(const std::vector<std::string>& asked);
+  // User networks (engine_network.cpp): the bridge backend's, with the containers on them.
+  NetworkInfo create_network(const NetworkCreateRequest& request);
+  std::vector<NetworkInfo> list_networks();  // every backend's
+  std::optional<nlohmann::json> inspect_network(const std::string& name);  // docker's shape
+  // Refuses while containers use it, unless `force` (they are removed first: their names back).
+  std::vector<std::string> remove_network(const std::string& name, bool force);
+  std::vector<std::string> prune_networks();  // the user networks no container is on
+  void connect_network(const std::string& network, const std::string& container, const std::vector<std::string>& aliases);
+  void disconnect_network(const std::string& network, const std::string& container);
   // Loads each family's chosen backend (for `hutch info`); failures are reported, not thrown.
   std::vector<BackendInfo> describe_backends();
 

@@ -238,6 +238,10 @@ NetnsGuard::~NetnsGuard() {
 }
 
 int run_in_netns(pid_t pid, const std::function<int()>& fn) {
+  return run_in_netns("/proc/" + std::to_string(pid) + "/ns/net", fn);
+}
+
+int run_in_netns(const std::string& path, const std::function<int()>& fn) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw_errno("socketpair");
   pid_t child = fork();
@@ -252,10 +256,9 @@ int run_in_netns(pid_t pid, const std::function<int()>& fn) {
     std::string reply;
     int fd = -1;
     try {
-      std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
       int ns = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
       if (ns < 0) throw_errno("cannot open the network namespace " + path);
-      if (::setns(ns, CLONE_NEWNET) != 0) throw_errno("cannot enter the network namespace of process " + std::to_string(pid));
+      if (::setns(ns, CLONE_NEWNET) != 0) throw_errno("cannot enter the network namespace " + path);
       ::close(ns);
       fd = fn();
       reply = "K";
@@ -307,7 +310,7 @@ int run_in_netns(pid_t pid, const std::function<int()>& fn) {
     int code = std::atoi(reply.substr(1, sp - 1).c_str());
     throw Error(code > 0 ? static_cast<Errc>(code) : Errc::kInternal, sp == std::string::npos ? "" : reply.substr(sp + 1));
   }
-  throw Error(Errc::kNetwork, "the process that configures the network of process " + std::to_string(pid) + " ended early");
+  throw Error(Errc::kNetwork, "the process that configures the network namespace " + path + " ended early");
 }
 
 void write_sysctl(const std::string& path, const std::string& value) {

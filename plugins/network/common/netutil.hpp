@@ -62,6 +62,8 @@ class NetnsGuard {
 // init user namespace owns). `fn` may return an fd (or -1), which comes back to the caller
 // (SCM_RIGHTS); its Error comes back as an Error with the same code and message.
 int run_in_netns(pid_t pid, const std::function<int()>& fn);
+// The same for the namespace at `path` (/proc/PID/task/TID/ns/net).
+int run_in_netns(const std::string& path, const std::function<int()>& fn);
 
 // /proc/sys/net/... of the current network namespace.
 void write_sysctl(const std::string& path, const std::string& value);

@@ -154,6 +154,12 @@ SlirpStack::~SlirpStack() {
 }
 
 std::uint16_t probe_host_port(bool udp, const std::string& host_ip, std::uint16_t port) {
+  std::uint16_t bound = 0;
+  ::close(bind_host_port(udp, host_ip, port, &bound));
+  return bound;
+}
+
+int bind_host_port(bool udp, const std::string& host_ip, std::uint16_t port, std::uint16_t* bound) {
   bool v6 = host_ip.find(':') != std::string::npos;
   int fd = ::socket(v6 ? AF_INET6 : AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
   if (fd < 0) throw_errno("cannot make a socket to publish a port");
@@ -180,10 +186,10 @@ std::uint16_t probe_host_port(bool udp, const std::string& host_ip, std::uint16_
   int e = errno;
   if (rc == 0) {
     getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    *bound = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    return fd;
   }
   ::close(fd);
-  if (rc == 0) return port;
   std::string where = std::to_string(port) + "/" + (udp ? "udp" : "tcp") + " on " + (host_ip.empty() ? "0.0.0.0" : host_ip);
   if (e == EADDRINUSE)
     throw Error(Errc::kAlreadyExists, "cannot publish port " + where +

@@ -53,5 +53,7 @@ class SlirpStack {
 // Probes `host_ip:port` (0: any) as slirp will bind it and returns the port it got; throws
 // with the reason a user can act on.
 std::uint16_t probe_host_port(bool udp, const std::string& host_ip, std::uint16_t port);
+// The same, keeping the socket (bound, not yet listening): its fd, and the port in `bound`.
+int bind_host_port(bool udp, const std::string& host_ip, std::uint16_t port, std::uint16_t* bound);
 
 }  // namespace hutch::netutil
