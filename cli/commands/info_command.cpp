@@ -59,6 +59,20 @@ class InfoCommand final : public Command {
                          {"reason", b.why},
                          {"description", b.description}});
     j["plugins"] = plugins;
+    // Which network backends work here, and why not (the slirp default falls back to none).
+    json networks = json::array();
+    for (const auto& f : e.loader().discover(NetworkBackend::kFamily)) {
+      try {
+        NetworkCapabilities caps = e.network(f.name).capabilities();
+        networks.push_back({{"name", f.name}, {"works", caps.unavailable.empty()}, {"why_not", caps.unavailable},
+                            {"port_publishing", caps.port_publishing}, {"user_networks", caps.user_networks},
+                            {"description", caps.description}});
+      } catch (const Error& err) {
+        networks.push_back({{"name", f.name}, {"works", false}, {"why_not", err.what()}, {"port_publishing", false},
+                            {"user_networks", false}, {"description", ""}});
+      }
+    }
+    j["network_backends"] = networks;
     json available = json::array();
     for (const auto& f : e.loader().discover()) available.push_back({{"family", f.family}, {"name", f.name}, {"path", f.path.string()}});
     j["available_plugins"] = available;
@@ -101,6 +115,13 @@ class InfoCommand final : public Command {
       if (!p["path"].get<std::string>().empty()) out += " (" + p["path"].get<std::string>() + ")";
       out += "\n    why: " + p["reason"].get<std::string>() + "\n";
       if (!p["description"].get<std::string>().empty()) out += "    what: " + p["description"].get<std::string>() + "\n";
+    }
+    out += "network backends:\n";
+    for (const auto& n : networks) {
+      out += "  " + n["name"].get<std::string>() + ": " + (n["works"].get<bool>() ? "works" : "does not work: " + n["why_not"].get<std::string>());
+      if (n["port_publishing"].get<bool>()) out += "; publishes ports";
+      if (n["user_networks"].get<bool>()) out += "; user networks";
+      out += "\n";
     }
     out += "plugins (available):";
     for (const auto& a : available) out += " " + a["family"].get<std::string>() + "/" + a["name"].get<std::string>();
