@@ -306,7 +306,12 @@ Engine::ResolvedNetwork Engine::resolve_network(const std::vector<std::string>& 
   if (asked.empty()) {
     r.backend = config_.network.value;
     if (config_.network.source == "default" && r.backend == "slirp") {
-      std::string why = network("slirp").capabilities().unavailable;
+      std::string why;
+      try {
+        why = network("slirp").capabilities().unavailable;
+      } catch (const Error& e) {
+        why = e.what();
+      }
       if (!why.empty()) {
         if (!announced_no_network_) logger_.warn("the container has no network (only loopback): " + why);
         announced_no_network_ = true;

@@ -645,6 +645,15 @@ int Monitor::run() {
       st_.update_container_state(rec_.id, [](ContainerState& s) { s.status = "exited"; }, durability_);
       break;
     }
+    // What `rename` and `network connect/disconnect` changed meanwhile applies to the next run.
+    try {
+      if (auto now = st_.find_container_record(rec_.id)) {
+        rec_.name = now->name;
+        rec_.networks = now->networks;
+        rec_.network_aliases = now->network_aliases;
+      }
+    } catch (const Error&) {
+    }
   }
   st_.update_container_state(rec_.id, [](ContainerState& s) { s.monitor_pid = 0; }, durability_);
   if (rec_.auto_remove) {
