@@ -243,6 +243,18 @@ TEST_P(NetworkConformance, BadOptionsAreRefusedByPlan) {
   EXPECT_NO_THROW(net_->plan(req));
 }
 
+// [plugins.slirp] as the config loader gives it: TOML integers are signed JSON numbers.
+TEST(SlirpConfig, TakesTheConfigFilesKeys) {
+  Scratch scratch;
+  PluginContext ctx = context_in(scratch.path(), "slirp");
+  ctx.config = nlohmann::json::object({{"mtu", 9000}, {"allow_host_loopback", true}, {"enable_ipv6", false}});
+  EXPECT_NO_THROW(loader().create<NetworkBackend>("slirp", ctx));
+  ctx.config = nlohmann::json::object({{"mtu", 10}});
+  EXPECT_THROW(loader().create<NetworkBackend>("slirp", ctx), Error);
+  ctx.config = nlohmann::json::object({{"nosuch", 1}});
+  EXPECT_THROW(loader().create<NetworkBackend>("slirp", ctx), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Plugins, NetworkConformance, ::testing::Values("none", "host", "slirp"));
 
 }  // namespace
