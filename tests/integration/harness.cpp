@@ -701,6 +701,13 @@ std::vector<std::string> stray_hutch_processes() {
   return out;
 }
 
+std::vector<pid_t> processes_with_comm(const std::string& comm) {
+  std::vector<pid_t> out;
+  for (const auto& p : our_processes())
+    if (p.comm == comm) out.push_back(p.pid);
+  return out;
+}
+
 pid_t find_process(const std::vector<std::string>& argv) {
   for (const auto& p : our_processes())
     if (p.argv == argv) return p.pid;

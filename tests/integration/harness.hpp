@@ -132,6 +132,8 @@ std::vector<std::string> net_devices(const std::string& proc_net_dev_text);
 // pids of processes of our uid (other than us) that look like hutch's: cmdline mentions
 // hutch-pause, or the executable is the hutch binary.
 std::vector<std::string> stray_hutch_processes();
+// pids of the processes of our uid (other than us) whose comm is `comm` (hutch-slirp, ...).
+std::vector<pid_t> processes_with_comm(const std::string& comm);
 // pid of a process of our uid whose argv is exactly `argv`, or -1.
 pid_t find_process(const std::vector<std::string>& argv);
 
