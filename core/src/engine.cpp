@@ -310,6 +310,7 @@ Engine::ResolvedNetwork Engine::resolve_network(const std::vector<std::string>& 
       try {
         why = network("slirp").capabilities().unavailable;
       } catch (const Error& e) {
+        if (e.code() != Errc::kNotFound) throw;  // a bad [plugins.slirp] is an error, not a reason
         why = e.what();
       }
       if (!why.empty()) {
@@ -330,6 +331,8 @@ Engine::ResolvedNetwork Engine::resolve_network(const std::vector<std::string>& 
       if (asked.size() > 1)
         throw Error(Errc::kUsage, "--network " + name + " cannot be combined with other networks; only user networks can");
       r.backend = name;
+      if (!opts.empty() && name != "slirp")
+        throw Error(Errc::kUsage, "--network " + a + ": the " + name + " network takes no options (only slirp does: slirp:mtu=1500,...)");
       std::stringstream list(opts);
       for (std::string kv; std::getline(list, kv, ',');) {
         if (kv.empty()) continue;

@@ -131,7 +131,8 @@ class BridgeNetwork final : public NetworkBackend {
  public:
   explicit BridgeNetwork(const PluginContext& ctx) : ctx_(ctx) {
     for (const auto& [k, v] : ctx.config.items()) {
-      if (k == "mtu" && v.is_number_unsigned() && v.get<unsigned>() >= 1280 && v.get<unsigned>() <= 65521) mtu_ = v.get<unsigned>();
+      if (k == "mtu" && v.is_number_integer() && v.get<long long>() >= 1280 && v.get<long long>() <= 65521)
+        mtu_ = static_cast<unsigned>(v.get<long long>());
       else if (k == "allow_host_loopback" && v.is_boolean()) host_loopback_ = v.get<bool>();
       else throw Error(Errc::kConfig, "[plugins.bridge] " + k + ": unknown key or bad value; known: mtu (1280 to 65521), "
                                       "allow_host_loopback (true or false)");

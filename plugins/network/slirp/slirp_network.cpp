@@ -10,9 +10,11 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "../common/helper_process.hpp"
 #include "../common/netutil.hpp"
+#include "../common/port_forward.hpp"
 #include "../common/slirp_stack.hpp"
 #include "hutch/abi.hpp"
 #include "hutch/error.hpp"
@@ -63,8 +65,9 @@ class SlirpNetwork final : public NetworkBackend {
     for (const auto& [k, v] : c.items()) {
       std::string what = "[plugins.slirp] " + k;
       if (k == "mtu") {
-        if (!v.is_number_unsigned()) throw Error(Errc::kConfig, what + " must be a number from 1280 to 65521");
-        defaults_.mtu = parse_mtu(std::to_string(v.get<unsigned>()), what);
+        // TOML integers arrive as signed JSON numbers.
+        if (!v.is_number_integer()) throw Error(Errc::kConfig, what + " must be a number from 1280 to 65521");
+        defaults_.mtu = parse_mtu(std::to_string(v.get<long long>()), what);
       } else if (k == "allow_host_loopback" || k == "enable_ipv6") {
         if (!v.is_boolean()) throw Error(Errc::kConfig, what + " must be true or false");
         (k == "enable_ipv6" ? defaults_.ipv6 : defaults_.allow_host_loopback) = v.get<bool>();
@@ -137,9 +140,35 @@ class SlirpNetwork final : public NetworkBackend {
       SlirpStack stack(tap, s);
       in_addr guest = parse_ipv4(kSlirpGuest, "eth0");
       std::string bound;
+      // TCP ports are libslirp's host forwards. UDP ones are relayed by a thread of this helper
+      // that enters the container's namespace (a thread's namespace is its own): libslirp
+      // sends a local client's answers to its alias 10.0.2.2, which it drops unless the host's
+      // loopback is allowed.
+      std::vector<Forward> udp;
       for (auto& p : ports) {
-        p.host_port = stack.forward(p.protocol == "udp", p.host_ip, p.host_port, guest, p.container_port);
+        if (p.protocol == "udp") {
+          Forward f;
+          f.udp = true;
+          f.listener = bind_host_port(true, p.host_ip, p.host_port, &p.host_port);
+          f.target = guest;
+          f.port = p.container_port;
+          udp.push_back(f);
+        } else {
+          p.host_port = stack.forward(false, p.host_ip, p.host_port, guest, p.container_port);
+        }
         bound += std::to_string(p.host_port) + " ";
+      }
+      if (!udp.empty()) {
+        std::string path = "/proc/" + std::to_string(container_pid) + "/ns/net";
+        int ns = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (ns < 0) throw_errno("cannot open the network namespace " + path);
+        int exit_fd = ::dup(pidfd);
+        std::thread([udp, ns, exit_fd] {
+          try {
+            serve_forwards(udp, ns, exit_fd);
+          } catch (const std::exception&) {
+          }
+        }).detach();
       }
       ready(bound);
       stack.run(pidfd);
