@@ -1,6 +1,7 @@
 // One class per command: its name, summary, options, whether it needs the user namespace, run().
 #pragma once
 
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,5 +81,23 @@ std::string compact_size(std::uint64_t bytes);
 // Asks on the terminal (stdin); true only for "y" or "yes".
 bool confirm(const std::string& question);
 std::string human_ago(const std::string& rfc3339);
+// The help of a command group (`hutch volume`, `hutch network`): its commands and summaries.
+std::string group_help(const std::string& group, const std::string& summary);
+
+// Runs `each` for every name; an error does not stop the others. All but the last error are
+// printed here, the last is thrown (and printed by main): the exit code says something failed.
+template <typename F>
+void for_each_name(const std::vector<std::string>& names, F each) {
+  std::optional<Error> last;
+  for (const auto& n : names) {
+    try {
+      each(n);
+    } catch (const Error& e) {
+      if (last) std::cerr << "Error: " << last->full_message() << std::endl;
+      last = e;
+    }
+  }
+  if (last) throw *last;
+}
 
 }  // namespace hutch::cli

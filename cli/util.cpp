@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 
@@ -76,6 +77,18 @@ std::string human_ago(const std::string& rfc3339) {
   if (d < 86400 * 30) return fmt(d / 86400, "day");
   if (d < 86400 * 365) return fmt(d / (86400 * 30), "month");
   return fmt(d / (86400 * 365), "year");
+}
+
+std::string group_help(const std::string& group, const std::string& summary) {
+  std::vector<std::pair<std::string, std::string>> verbs;
+  for (const auto& c : make_all_commands())
+    if (c->name().rfind(group + " ", 0) == 0) verbs.emplace_back(c->name().substr(group.size() + 1), c->summary());
+  std::sort(verbs.begin(), verbs.end());
+  std::string out = "Usage: hutch " + group + " COMMAND\n\n" + summary + "\n\nCommands:\n";
+  size_t width = 0;
+  for (const auto& [v, s] : verbs) width = std::max(width, v.size());
+  for (const auto& [v, s] : verbs) out += "  " + v + std::string(width + 2 - v.size(), ' ') + s + "\n";
+  return out + "\nRun 'hutch " + group + " COMMAND --help' for a command's options.\n";
 }
 
 }  // namespace hutch::cli

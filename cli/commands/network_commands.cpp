@@ -21,21 +21,6 @@ nlohmann::ordered_json network_row(const NetworkInfo& n) {
           {"Created", n.created},                            {"Labels", labels}};
 }
 
-// Runs `each` for every name; the others go on after an error, the last error is thrown.
-template <typename F>
-void each_name(const std::vector<std::string>& names, F each) {
-  std::optional<Error> last;
-  for (const auto& n : names) {
-    try {
-      each(n);
-    } catch (const Error& e) {
-      if (last) std::cerr << "Error: " << last->full_message() << std::endl;
-      last = e;
-    }
-  }
-  if (last) throw *last;
-}
-
 class NetworkGroupCommand final : public Command {
  public:
   std::string name() const override { return "network"; }
@@ -49,16 +34,7 @@ class NetworkGroupCommand final : public Command {
       usage_error("unknown command \"network " + a[0] + "\"; the commands are create, ls, inspect, rm, prune, connect and disconnect");
   }
   int run(CommandContext&) override {
-    std::vector<std::pair<std::string, std::string>> verbs;
-    for (const auto& c : make_all_commands())
-      if (c->name().rfind("network ", 0) == 0) verbs.emplace_back(c->name().substr(8), c->summary());
-    std::sort(verbs.begin(), verbs.end());
-    std::string out = "Usage: hutch network COMMAND\n\n" + summary() + "\n\nCommands:\n";
-    size_t width = 0;
-    for (const auto& [v, s] : verbs) width = std::max(width, v.size());
-    for (const auto& [v, s] : verbs) out += "  " + v + std::string(width + 2 - v.size(), ' ') + s + "\n";
-    out += "\nRun 'hutch network COMMAND --help' for a command's options.\n";
-    std::cout << out << std::flush;
+    std::cout << group_help("network", summary()) << std::flush;
     return 0;
   }
 };
@@ -163,7 +139,7 @@ class NetworkInspectCommand final : public Command {
       std::cout << out.dump(4) << std::endl;
     };
     try {
-      each_name(names_, [&](const std::string& n) {
+      for_each_name(names_, [&](const std::string& n) {
         auto j = ctx.engine().inspect_network(n);
         if (!j) throw Error(Errc::kNotFound, "no such network: " + n + " (see \"hutch network ls\")");
         found.push_back(nlohmann::ordered_json::parse(j->dump()));
@@ -197,7 +173,7 @@ class NetworkRmCommand final : public Command {
     names_ = a;
   }
   int run(CommandContext& ctx) override {
-    each_name(names_, [&](const std::string& n) {
+    for_each_name(names_, [&](const std::string& n) {
       ctx.engine().remove_network(n, force_);
       std::cout << n << std::endl;
     });

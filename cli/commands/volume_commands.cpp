@@ -73,16 +73,7 @@ class VolumeGroupCommand final : public Command {
       usage_error("unknown command \"volume " + a[0] + "\"; the commands are create, ls, inspect, rm and prune");
   }
   int run(CommandContext&) override {
-    std::vector<std::pair<std::string, std::string>> verbs;
-    for (const auto& c : make_all_commands())
-      if (c->name().rfind("volume ", 0) == 0) verbs.emplace_back(c->name().substr(7), c->summary());
-    std::sort(verbs.begin(), verbs.end());
-    std::string out = "Usage: hutch volume COMMAND\n\n" + summary() + "\n\nCommands:\n";
-    size_t width = 0;
-    for (const auto& [v, s] : verbs) width = std::max(width, v.size());
-    for (const auto& [v, s] : verbs) out += "  " + v + std::string(width + 2 - v.size(), ' ') + s + "\n";
-    out += "\nRun 'hutch volume COMMAND --help' for a command's options.\n";
-    std::cout << out << std::flush;
+    std::cout << group_help("volume", summary()) << std::flush;
     return 0;
   }
 };
@@ -204,22 +195,6 @@ class VolumeLsCommand final : public Command {
   std::optional<VolumeFilter> filter_;
   std::optional<FormatOption> template_;
 };
-
-// Runs `each` for every name; an error does not stop the others. All but the last error are
-// printed here, the last is thrown (and printed by main): the exit code says something failed.
-template <typename F>
-void for_each_name(const std::vector<std::string>& names, F each) {
-  std::optional<Error> last;
-  for (const auto& n : names) {
-    try {
-      each(n);
-    } catch (const Error& e) {
-      if (last) std::cerr << "Error: " << last->full_message() << std::endl;
-      last = e;
-    }
-  }
-  if (last) throw *last;
-}
 
 class VolumeInspectCommand final : public Command {
  public:

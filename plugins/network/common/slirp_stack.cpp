@@ -34,6 +34,23 @@ int unprivileged_port_start() {
   return n;
 }
 
+// host_ip:port as a socket address ("" is every IPv4 address).
+socklen_t host_sockaddr(const std::string& host_ip, std::uint16_t port, sockaddr_storage* ss) {
+  *ss = sockaddr_storage{};
+  if (host_ip.find(':') != std::string::npos) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    a->sin6_addr = parse_ipv6(host_ip, "-p");
+    return sizeof *a;
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(port);
+  a->sin_addr = host_ip.empty() ? in_addr{htonl(INADDR_ANY)} : parse_ipv4(host_ip, "-p");
+  return sizeof *a;
+}
+
 }  // namespace
 
 struct Timer {
@@ -167,21 +184,8 @@ int bind_host_port(bool udp, const std::string& host_ip, std::uint16_t port, std
   // socket without (so that a port another socket holds shows as taken).
   int one = 1;
   if (!udp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    a->sin6_addr = parse_ipv6(host_ip, "-p");
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    a->sin_addr = host_ip.empty() ? in_addr{htonl(INADDR_ANY)} : parse_ipv4(host_ip, "-p");
-    len = sizeof *a;
-  }
+  sockaddr_storage ss;
+  socklen_t len = host_sockaddr(host_ip, port, &ss);
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
   int e = errno;
   if (rc == 0) {
@@ -210,21 +214,8 @@ std::uint16_t SlirpStack::forward(bool udp, const std::string& host_ip, std::uin
                                   std::uint16_t guest_port) {
   std::uint16_t port = probe_host_port(udp, host_ip, host_port);
   bool v6 = host_ip.find(':') != std::string::npos;
-  sockaddr_storage h{};
-  socklen_t hlen;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&h);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    a->sin6_addr = parse_ipv6(host_ip, "-p");
-    hlen = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&h);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    a->sin_addr = host_ip.empty() ? in_addr{htonl(INADDR_ANY)} : parse_ipv4(host_ip, "-p");
-    hlen = sizeof *a;
-  }
+  sockaddr_storage h;
+  socklen_t hlen = host_sockaddr(host_ip, port, &h);
   sockaddr_in g{};
   g.sin_family = AF_INET;
   g.sin_port = htons(guest_port);
