@@ -24,7 +24,7 @@ pkgs=(
   # tests: the distribution's registries.conf drop-ins (short names), as podman brings them
   golang-github-containers-common
   # benchmark peers
-  podman runc crun fuse-overlayfs slirp4netns
+  podman runc crun fuse-overlayfs slirp4netns passt
 )
 missing=()
 for p in "${pkgs[@]}"; do
