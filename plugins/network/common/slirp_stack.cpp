@@ -1,6 +1,7 @@
 #include "slirp_stack.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -72,6 +73,11 @@ struct SlirpStack::Impl {
     for (;;) {
       ssize_t n = ::write(self->tap, buf, len);
       if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {  // the tap is non-blocking for reads; wait to write
+        pollfd p{self->tap, POLLOUT, 0};
+        ::poll(&p, 1, 100);
+        continue;
+      }
       return n;
     }
   }
@@ -232,6 +238,7 @@ std::uint16_t SlirpStack::forward(bool udp, const std::string& host_ip, std::uin
 
 void SlirpStack::run(int exit_fd) {
   Impl& m = *impl_;
+  fcntl(m.tap, F_SETFL, fcntl(m.tap, F_GETFL) | O_NONBLOCK);
   std::vector<std::uint8_t> frame(m.tap >= 0 ? 65536 + 64 : 0);
   for (;;) {
     m.fds.clear();
@@ -251,8 +258,13 @@ void SlirpStack::run(int exit_fd) {
     if (n < 0 && errno != EINTR) return;
     if (n > 0 && m.fds[1].revents) return;  // the container is gone
     if (n > 0 && (m.fds[0].revents & POLLIN)) {
-      ssize_t got = ::read(m.tap, frame.data(), frame.size());
-      if (got > 0) slirp_input(m.slirp, frame.data(), static_cast<int>(got));
+      // A burst of frames at a time: one poll for many, as a bulk transfer out of the
+      // container sends them back to back.
+      for (int k = 0; k < 64; ++k) {
+        ssize_t got = ::read(m.tap, frame.data(), frame.size());
+        if (got <= 0) break;
+        slirp_input(m.slirp, frame.data(), static_cast<int>(got));
+      }
     }
     if (n > 0 && (m.fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))) return;
     slirp_pollfds_poll(m.slirp, n < 0, Impl::get_revents, &m);
