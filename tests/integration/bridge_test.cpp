@@ -568,7 +568,8 @@ TEST_F(BridgeTest, NamesResolveOnTheNetworkOnly) {
   run_web("late", {"--network", "appnet"}, "hello-from-late");
   std::string late_ip = address_on("appnet", "late");
   EXPECT_FALSE(late_ip.empty());
-  EXPECT_TRUE(resolves("client", "late", late_ip, &last)) << last;
+  EXPECT_TRUE(resolves("client", "late", late_ip, &last))
+      << last << "client's neighbours (the gateway's MAC it knows):" << exec("client", {"ip", "neigh"});
   EXPECT_TRUE(fetch("client", "http://late/", "hello-from-late", &last)) << last;
   EXPECT_TRUE(NotFound("outsider", "late"));
 
@@ -815,7 +816,9 @@ TEST_F(BridgeTest, HolderEndsWhenItsContainerIsKilled) {
   ASSERT_GT(target, 0);
   ASSERT_EQ(kill(target, SIGKILL), 0);
   EXPECT_TRUE(helpers_become("hutch-bridge", 0, 15s)) << "the holder ends when its only container died";
-  ASSERT_OK(hutch({"rm", "victim"}, slow()));
+  // (The container's monitor records the end a moment later.)
+  Result rm;
+  EXPECT_TRUE(poll_until([&] { return (rm = hutch({"rm", "victim"}, slow())).code == 0; }, 30s)) << rm;
   auto left = strays_after_settling();
   EXPECT_TRUE(left.empty()) << "hutch processes still running: " << ::testing::PrintToString(left);
 }
