@@ -77,8 +77,9 @@ std::vector<std::string> Engine::remove_network(const std::string& name, bool fo
       throw Error(Errc::kAlreadyExists, "network " + real + " is used by container" + (users.size() > 1 ? "s " : " ") + list +
                                             "; remove them first, or use \"hutch network rm -f\" to remove them too");
     }
-    auto errors = remove_containers(users, true);
-    if (!errors.empty()) throw Error(Errc::kRuntime, "cannot remove the containers of network " + real + ": " + errors.front());
+    // One entry a name, empty where it went well.
+    for (const auto& err : remove_containers(users, true))
+      if (!err.empty()) throw Error(Errc::kRuntime, "cannot remove the containers of network " + real + ": " + err);
   }
   network(kUserNetworks).remove_network(real);
   return users;

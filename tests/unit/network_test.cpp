@@ -117,7 +117,7 @@ std::string query(const std::string& name, std::uint16_t type) {
 }
 
 network::bridge::NameLookup names() {
-  return [](const std::string& n) -> std::optional<in_addr> {
+  return [](const std::string& n, in_addr) -> std::optional<in_addr> {
     if (n != "web") return std::nullopt;
     in_addr a{};
     inet_pton(AF_INET, "10.89.0.2", &a);
@@ -127,7 +127,7 @@ network::bridge::NameLookup names() {
 
 TEST(BridgeDns, AnswersTheNamesItKnows) {
   std::string q = query("Web", 1);
-  auto r = network::bridge::dns_reply(q, names());
+  auto r = network::bridge::dns_reply(q, in_addr{}, names());
   ASSERT_TRUE(r);
   ASSERT_EQ(r->size(), q.size() + 16);
   EXPECT_EQ(r->substr(0, 2), "\x12\x34");
@@ -138,11 +138,11 @@ TEST(BridgeDns, AnswersTheNamesItKnows) {
 }
 
 TEST(BridgeDns, OtherTypesOfAKnownNameAreEmptyAndUnknownNamesAreNotOurs) {
-  auto aaaa = network::bridge::dns_reply(query("web", 28), names());
+  auto aaaa = network::bridge::dns_reply(query("web", 28), in_addr{}, names());
   ASSERT_TRUE(aaaa);
   EXPECT_EQ((*aaaa)[7], 0);
   EXPECT_EQ(static_cast<unsigned char>((*aaaa)[3]) & 0x0f, 0);
-  EXPECT_FALSE(network::bridge::dns_reply(query("db", 1), names()));
+  EXPECT_FALSE(network::bridge::dns_reply(query("db", 1), in_addr{}, names()));
   std::string nx = network::bridge::dns_error(query("db", 1), false);
   EXPECT_EQ(static_cast<unsigned char>(nx[3]) & 0x0f, 3);  // NXDOMAIN
   EXPECT_EQ(static_cast<unsigned char>(network::bridge::dns_error(query("db", 1), true)[3]) & 0x0f, 2);
@@ -151,10 +151,10 @@ TEST(BridgeDns, OtherTypesOfAKnownNameAreEmptyAndUnknownNamesAreNotOurs) {
 TEST(BridgeDns, MalformedQueriesGetFormErr) {
   std::string q = query("web", 1);
   q.resize(q.size() - 3);  // the type cut off
-  auto r = network::bridge::dns_reply(q, names());
+  auto r = network::bridge::dns_reply(q, in_addr{}, names());
   ASSERT_TRUE(r);
   EXPECT_EQ(static_cast<unsigned char>((*r)[3]) & 0x0f, 1);
-  EXPECT_FALSE(network::bridge::dns_reply("short", names()));
+  EXPECT_FALSE(network::bridge::dns_reply("short", in_addr{}, names()));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -116,6 +117,14 @@ void save(const fs::path& file, const State& st) {
                   {"holder", n.holder},      {"holder_start", n.holder_start}, {"holder_tid", n.holder_tid}, {"endpoints", eps}};
   }
   write_file_atomic(file, json{{"networks", nets}}.dump(1) + "\n", 0600, Durability::kSynced);
+}
+
+// A locally administered unicast MAC from the network's ID.
+std::array<unsigned char, 6> bridge_mac(const std::string& id) {
+  std::array<unsigned char, 6> mac{0x02, 0x68, 0, 0, 0, 0};  // 02:68 ("h")
+  for (size_t i = 0; i < 4 && 2 * i + 1 < id.size(); ++i)
+    mac[2 + i] = static_cast<unsigned char>(std::stoi(id.substr(2 * i, 2), nullptr, 16));
+  return mac;
 }
 
 bool alive(pid_t pid, unsigned long long start) { return pid > 0 && start != 0 && process_start_time(pid) == start; }
@@ -387,7 +396,9 @@ class BridgeNetwork final : public NetworkBackend {
           auto [addr, prefix] = parse_cidr4(info.subnet, "network " + info.name);
           Netlink nl;
           nl.set_up(nl.ifindex("lo"));
-          nl.create_bridge(kBridgeIf, mtu);
+          // A MAC of its own: a bridge otherwise takes its ports' lowest, which changes as
+          // containers come and go, under the ARP caches of the others.
+          nl.create_bridge(kBridgeIf, mtu, bridge_mac(info.id));
           int br = nl.ifindex(kBridgeIf);
           in_addr gw = parse_ipv4(info.gateway, "the gateway");
           nl.add_address(br, AF_INET, &gw, prefix);
@@ -443,16 +454,26 @@ class BridgeNetwork final : public NetworkBackend {
       int dns = made.dns;
       ready(std::to_string(made.tid));
       std::string name = info.name;
-      NameLookup lookup = [state, lock, name](const std::string& q) -> std::optional<in_addr> {
+      // The names of every network the asking container is on (found by its address here),
+      // this network's first; a container not found here sees this network's names only.
+      NameLookup lookup = [state, lock, name](const std::string& q, in_addr client) -> std::optional<in_addr> {
         FileLock l(lock, FileLock::Mode::kShared);
         State st = load(state);
-        auto it = st.nets.find(name);
-        if (it == st.nets.end()) return std::nullopt;
-        for (const auto& [id, e] : it->second.endpoints) {
-          bool match = e.name == q || id.rfind(q, 0) == 0 && q.size() >= 12;
-          for (const auto& a : e.aliases) match |= a == q;
-          if (match && !e.ip.empty()) return parse_ipv4(e.ip, "an endpoint");
-        }
+        auto here = st.nets.find(name);
+        if (here == st.nets.end()) return std::nullopt;
+        std::string asker;
+        std::string client_ip = ipv4_text(client);
+        for (const auto& [id, e] : here->second.endpoints)
+          if (e.ip == client_ip) asker = id;
+        std::vector<const Net*> nets = {&here->second};
+        for (const auto& [n, net] : st.nets)
+          if (n != name && !asker.empty() && net.endpoints.count(asker)) nets.push_back(&net);
+        for (const Net* net : nets)
+          for (const auto& [id, e] : net->endpoints) {
+            bool match = e.name == q || (q.size() >= 12 && id.rfind(q, 0) == 0);
+            for (const auto& a : e.aliases) match |= a == q;
+            if (match && !e.ip.empty()) return parse_ipv4(e.ip, "an endpoint");
+          }
         return std::nullopt;
       };
       // Ends when no container of the network is left alive, also when nobody detached them

@@ -46,7 +46,7 @@ std::string header_reply(const std::string& q, size_t question_end, int rcode, i
 
 }  // namespace
 
-std::optional<std::string> dns_reply(const std::string& q, const NameLookup& lookup) {
+std::optional<std::string> dns_reply(const std::string& q, in_addr client, const NameLookup& lookup) {
   auto qn = question(q);
   if (!qn) {
     if (q.size() < 12) return std::nullopt;
@@ -57,7 +57,7 @@ std::optional<std::string> dns_reply(const std::string& q, const NameLookup& loo
     return r;
   }
   auto [name, type_at] = *qn;
-  auto addr = lookup(name);
+  auto addr = lookup(name, client);
   if (!addr) return std::nullopt;
   std::uint16_t type = static_cast<std::uint16_t>((static_cast<unsigned char>(q[type_at]) << 8) | static_cast<unsigned char>(q[type_at + 1]));
   size_t end = type_at + 4;
@@ -86,7 +86,9 @@ void serve_dns(int sock, const NameLookup& lookup, const std::string& upstream) 
     }
     std::string q(buf, static_cast<size_t>(n));
     if (q.size() < 12) continue;
-    std::optional<std::string> reply = dns_reply(q, lookup);
+    in_addr client{};
+    if (from.ss_family == AF_INET) client = reinterpret_cast<sockaddr_in*>(&from)->sin_addr;
+    std::optional<std::string> reply = dns_reply(q, client, lookup);
     // A single-label name that is not a container's stays here: it is not the world's.
     auto qn = question(q);
     bool local = qn && qn->first.find('.') == std::string::npos;

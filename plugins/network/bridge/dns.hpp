@@ -10,11 +10,12 @@
 
 namespace hutch::network::bridge {
 
-using NameLookup = std::function<std::optional<in_addr>(const std::string& name)>;
+// The address of `name` for the container at `client` (the query's source).
+using NameLookup = std::function<std::optional<in_addr>(const std::string& name, in_addr client)>;
 
 // The reply to `query` when it is for a name `lookup` knows (an AAAA or other type of a known
 // name gets an empty answer), a malformed query gets FORMERR; nullopt: not ours, relay it.
-std::optional<std::string> dns_reply(const std::string& query, const NameLookup& lookup);
+std::optional<std::string> dns_reply(const std::string& query, in_addr client, const NameLookup& lookup);
 // NXDOMAIN (or SERVFAIL with `servfail`) for `query`.
 std::string dns_error(const std::string& query, bool servfail);
 

@@ -132,12 +132,13 @@ void Netlink::add_default_route(int family, const void* gateway) {
   request(m.buf, "cannot add the default route");
 }
 
-void Netlink::create_bridge(const std::string& name, unsigned mtu) {
+void Netlink::create_bridge(const std::string& name, unsigned mtu, const std::array<unsigned char, 6>& mac) {
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;
   Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
   m.put_str(IFLA_IFNAME, name);
   if (mtu) m.put_u32(IFLA_MTU, mtu);
+  m.put(IFLA_ADDRESS, mac.data(), mac.size());
   rtattr* info = m.nest(IFLA_LINKINFO);
   m.put_str(IFLA_INFO_KIND, "bridge");
   m.end(info);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -24,7 +25,7 @@ class Netlink {
   void set_up(int ifindex, unsigned mtu = 0);
   void add_address(int ifindex, int family, const void* addr, int prefix);  // IPv6: no DAD
   void add_default_route(int family, const void* gateway);
-  void create_bridge(const std::string& name, unsigned mtu);
+  void create_bridge(const std::string& name, unsigned mtu, const std::array<unsigned char, 6>& mac);
   // A veth pair: `name` stays here, `peer` is made in the namespace open at `peer_netns_fd`.
   void create_veth(const std::string& name, const std::string& peer, int peer_netns_fd, unsigned mtu);
   void set_master(int ifindex, int master_ifindex);
