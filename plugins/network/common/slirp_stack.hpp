@@ -28,6 +28,7 @@ struct SlirpSettings {
   unsigned mtu = 65520;
   bool ipv6 = true;
   bool allow_host_loopback = false;  // 10.0.2.2 reaches the host's 127.0.0.1
+  bool slirp_ports = false;          // TCP ports as libslirp host forwards (port_handler=slirp4netns)
 };
 
 class SlirpStack {

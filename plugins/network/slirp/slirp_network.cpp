@@ -68,11 +68,15 @@ class SlirpNetwork final : public NetworkBackend {
         // TOML integers arrive as signed JSON numbers.
         if (!v.is_number_integer()) throw Error(Errc::kConfig, what + " must be a number from 1280 to 65521");
         defaults_.mtu = parse_mtu(std::to_string(v.get<long long>()), what);
+      } else if (k == "port_handler") {
+        if (!v.is_string() || (v != "rootlesskit" && v != "slirp4netns"))
+          throw Error(Errc::kConfig, what + " is \"rootlesskit\" (relayed socket to socket, the default) or \"slirp4netns\" (libslirp's forwards)");
+        defaults_.slirp_ports = v == "slirp4netns";
       } else if (k == "allow_host_loopback" || k == "enable_ipv6") {
         if (!v.is_boolean()) throw Error(Errc::kConfig, what + " must be true or false");
         (k == "enable_ipv6" ? defaults_.ipv6 : defaults_.allow_host_loopback) = v.get<bool>();
       } else {
-        throw Error(Errc::kConfig, "unknown key " + what + "; known: mtu, allow_host_loopback, enable_ipv6");
+        throw Error(Errc::kConfig, "unknown key " + what + "; known: mtu, allow_host_loopback, enable_ipv6, port_handler");
       }
     }
   }
@@ -140,32 +144,35 @@ class SlirpNetwork final : public NetworkBackend {
       SlirpStack stack(tap, s);
       in_addr guest = parse_ipv4(kSlirpGuest, "eth0");
       std::string bound;
-      // TCP ports are libslirp's host forwards. UDP ones are relayed by a thread of this helper
-      // that enters the container's namespace (a thread's namespace is its own): libslirp
-      // sends a local client's answers to its alias 10.0.2.2, which it drops unless the host's
-      // loopback is allowed.
-      std::vector<Forward> udp;
+      // Published ports are relayed socket to socket by a thread of this helper that enters
+      // the container's namespace (a thread's namespace is its own), as podman's default
+      // (rootlesskit's port driver) does: the container sees connections from its own address.
+      // With port_handler=slirp4netns TCP ports are libslirp's host forwards instead, which
+      // show the client as 10.0.2.2 and cost a trip through the user-mode stack. UDP ports are
+      // always relayed: libslirp sends a local client's answers to its alias 10.0.2.2, which it
+      // drops unless the host's loopback is allowed.
+      std::vector<Forward> relayed;
       for (auto& p : ports) {
-        if (p.protocol == "udp") {
+        if (p.protocol == "tcp" && s.slirp_ports) {
+          p.host_port = stack.forward(false, p.host_ip, p.host_port, guest, p.container_port);
+        } else {
           Forward f;
-          f.udp = true;
-          f.listener = bind_host_port(true, p.host_ip, p.host_port, &p.host_port);
+          f.udp = p.protocol == "udp";
+          f.listener = bind_host_port(f.udp, p.host_ip, p.host_port, &p.host_port);
           f.target = guest;
           f.port = p.container_port;
-          udp.push_back(f);
-        } else {
-          p.host_port = stack.forward(false, p.host_ip, p.host_port, guest, p.container_port);
+          relayed.push_back(f);
         }
         bound += std::to_string(p.host_port) + " ";
       }
-      if (!udp.empty()) {
+      if (!relayed.empty()) {
         std::string path = "/proc/" + std::to_string(container_pid) + "/ns/net";
         int ns = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (ns < 0) throw_errno("cannot open the network namespace " + path);
         int exit_fd = ::dup(pidfd);
-        std::thread([udp, ns, exit_fd] {
+        std::thread([relayed, ns, exit_fd] {
           try {
-            serve_forwards(udp, ns, exit_fd);
+            serve_forwards(relayed, ns, exit_fd);
           } catch (const std::exception&) {
           }
         }).detach();
@@ -216,10 +223,10 @@ class SlirpNetwork final : public NetworkBackend {
       if (k == "mtu") s.mtu = parse_mtu(v, what);
       else if (k == "allow_host_loopback") s.allow_host_loopback = parse_bool(v, what);
       else if (k == "enable_ipv6") s.ipv6 = parse_bool(v, what);
-      else if (k == "port_handler" && (v == "slirp4netns" || v == "rootlesskit")) {
-        // podman's choice of forwarder; here libslirp always forwards (slirp4netns's way).
-      } else
-        throw Error(Errc::kUsage, "unknown " + what + "; known: mtu, allow_host_loopback, enable_ipv6");
+      else if (k == "port_handler" && (v == "slirp4netns" || v == "rootlesskit")) s.slirp_ports = v == "slirp4netns";
+      else
+        throw Error(Errc::kUsage, "unknown " + what + " (or bad value); known: mtu, allow_host_loopback, enable_ipv6, "
+                                  "port_handler=rootlesskit|slirp4netns");
     }
     return s;
   }
