@@ -8,9 +8,18 @@ namespace {
 class HostNetwork final : public NetworkBackend {
  public:
   NetworkCapabilities capabilities() const override {
-    return {false, true, false, "the host's network namespace (no isolation; ports are the host's)"};
+    NetworkCapabilities caps;
+    caps.isolated = false;
+    caps.connectivity = true;
+    caps.description = "the host's network namespace (no isolation; ports are the host's)";
+    return caps;
   }
-  std::vector<NetworkInfo> list_networks() const override { return {{"host", "host"}}; }
+  std::vector<NetworkInfo> list_networks() const override {
+    NetworkInfo n;
+    n.name = "host";
+    n.driver = "host";
+    return {n};
+  }
   NetworkPlan plan(const NetworkRequest&) override {
     NetworkPlan p;
     p.new_netns = false;

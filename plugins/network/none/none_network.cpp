@@ -8,9 +8,18 @@ namespace {
 class NoneNetwork final : public NetworkBackend {
  public:
   NetworkCapabilities capabilities() const override {
-    return {true, false, false, "an isolated network namespace with only the loopback interface"};
+    NetworkCapabilities caps;
+    caps.isolated = true;
+    caps.connectivity = false;
+    caps.description = "an isolated network namespace with only the loopback interface";
+    return caps;
   }
-  std::vector<NetworkInfo> list_networks() const override { return {{"none", "none"}}; }
+  std::vector<NetworkInfo> list_networks() const override {
+    NetworkInfo n;
+    n.name = "none";
+    n.driver = "none";
+    return {n};
+  }
   NetworkPlan plan(const NetworkRequest&) override {
     NetworkPlan p;
     p.new_netns = true;
