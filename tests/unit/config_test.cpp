@@ -5,11 +5,11 @@
 
 using namespace hutch;
 
-TEST(Config, DefaultsAreAutoStorageNativeHost) {
+TEST(Config, DefaultsAreAutoStorageNativeSlirp) {
   Config c;
   EXPECT_EQ(c.storage_driver.value, "auto");
   EXPECT_EQ(c.runtime.value, "native");
-  EXPECT_EQ(c.network.value, "host");
+  EXPECT_EQ(c.network.value, "slirp");
   EXPECT_EQ(c.storage_driver.source, "default");
 }
 
