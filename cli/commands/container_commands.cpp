@@ -354,7 +354,9 @@ class PortCommand final : public Command {
     for (const auto& [key, bindings] : ports.items()) {
       if (!port_.empty() && key != port_ && key != port_ + "/tcp") continue;
       for (const auto& b : bindings) {
-        std::string host = b.value("HostIp", "0.0.0.0") + ":" + b.value("HostPort", "");
+        std::string ip = b.value("HostIp", "0.0.0.0");
+        if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";  // docker's [::1]:8080
+        std::string host = ip + ":" + b.value("HostPort", "");
         if (port_.empty()) std::cout << key << " -> " << host << "\n";
         else std::cout << host << "\n";
         any = true;
