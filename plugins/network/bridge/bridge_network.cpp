@@ -156,10 +156,7 @@ class BridgeNetwork final : public NetworkBackend {
     caps.user_networks = true;
     caps.description = "user networks: a bridge in a network namespace per network, a veth per container, names "
                        "resolved by a name server on the gateway, a libslirp uplink";
-    int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (fd >= 0) ::close(fd);
-    else caps.unavailable = "/dev/net/tun is not usable (" + std::string(std::strerror(errno)) +
-                            "): only --internal networks work; distributions make it mode 0666";
+    if (std::string why = tun_problem(); !why.empty()) caps.unavailable = why + "; only --internal networks work";
     return caps;
   }
 

@@ -15,6 +15,7 @@
 
 #include "hutch/error.hpp"
 #include "hutch/store.hpp"
+#include "netutil.hpp"
 
 namespace hutch::netutil {
 
@@ -81,10 +82,10 @@ Helper spawn_helper(const std::string& name, std::vector<int> keep,
         reported = true;
       });
     } catch (const Error& e) {
-      if (!reported) write_all(report, "E" + std::to_string(static_cast<int>(e.code())) + " " + e.what());
+      if (!reported) write_all(report, error_report(e));
       _exit(1);
     } catch (const std::exception& e) {
-      if (!reported) write_all(report, "E1 " + std::string(e.what()));
+      if (!reported) write_all(report, error_report(Error(Errc::kInternal, e.what())));
       _exit(1);
     }
     _exit(0);
@@ -110,12 +111,7 @@ Helper spawn_helper(const std::string& name, std::vector<int> keep,
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
   if (h.pidfd >= 0) ::close(h.pidfd);
-  if (got.size() > 1 && got[0] == 'E') {
-    auto sp = got.find(' ');
-    int code = std::atoi(got.substr(1, sp - 1).c_str());
-    throw Error(code > 0 ? static_cast<Errc>(code) : Errc::kInternal, sp == std::string::npos ? "" : got.substr(sp + 1));
-  }
-  throw Error(Errc::kNetwork, "the network helper " + name + " ended before it was set up");
+  throw_reported(got, "the network helper " + name + " ended before it was set up");
 }
 
 void stop_helper(Helper& h, int grace_ms) {

@@ -206,36 +206,27 @@ int open_tap(const std::string& name) {
   return fd;
 }
 
-NetnsGuard::NetnsGuard(Fd netns) { enter(netns.fd); }
-
-NetnsGuard::NetnsGuard(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("cannot open the network namespace " + path);
-  try {
-    enter(fd);
-  } catch (...) {
+std::string tun_problem() {
+  int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
     ::close(fd);
-    throw;
+    return "";
   }
-  ::close(fd);
+  int e = errno;
+  if (e == ENOENT) return "/dev/net/tun is missing (load the tun module: modprobe tun)";
+  return "/dev/net/tun is not accessible to you (" + std::string(std::strerror(e)) +
+         "); distributions make it mode 0666: chmod 0666 /dev/net/tun as root, or a udev rule";
 }
 
-void NetnsGuard::enter(int netns_fd) {
-  back_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (back_ < 0) throw_errno("cannot open this process's network namespace");
-  if (::setns(netns_fd, CLONE_NEWNET) != 0) {
-    int e = errno;
-    ::close(back_);
-    back_ = -1;
-    throw system_error("cannot enter the container's network namespace", e);
-  }
-}
+std::string error_report(const Error& e) { return "E" + std::to_string(static_cast<int>(e.code())) + " " + e.what(); }
 
-NetnsGuard::~NetnsGuard() {
-  if (back_ < 0) return;
-  (void)::setns(back_, CLONE_NEWNET);
-  ::close(back_);
+void throw_reported(const std::string& report, const std::string& fallback) {
+  if (report.size() > 1 && report[0] == 'E') {
+    auto sp = report.find(' ');
+    int code = std::atoi(report.substr(1, sp - 1).c_str());
+    throw Error(code > 0 ? static_cast<Errc>(code) : Errc::kInternal, sp == std::string::npos ? "" : report.substr(sp + 1));
+  }
+  throw Error(Errc::kNetwork, fallback);
 }
 
 int run_in_netns(pid_t pid, const std::function<int()>& fn) {
@@ -264,9 +255,9 @@ int run_in_netns(const std::string& path, const std::function<int()>& fn) {
       fd = fn();
       reply = "K";
     } catch (const Error& e) {
-      reply = "E" + std::to_string(static_cast<int>(e.code())) + " " + e.what();
+      reply = error_report(e);
     } catch (const std::exception& e) {
-      reply = "E1 " + std::string(e.what());
+      reply = error_report(Error(Errc::kInternal, e.what()));
     }
     msghdr msg{};
     iovec iov{reply.data(), reply.size()};
@@ -306,12 +297,7 @@ int run_in_netns(const std::string& path, const std::function<int()>& fn) {
   std::string reply(buf, n > 0 ? static_cast<size_t>(n) : 0);
   if (reply == "K") return fd;
   if (fd >= 0) ::close(fd);
-  if (reply.size() > 1 && reply[0] == 'E') {
-    auto sp = reply.find(' ');
-    int code = std::atoi(reply.substr(1, sp - 1).c_str());
-    throw Error(code > 0 ? static_cast<Errc>(code) : Errc::kInternal, sp == std::string::npos ? "" : reply.substr(sp + 1));
-  }
-  throw Error(Errc::kNetwork, "the process that configures the network namespace " + path + " ended early");
+  throw_reported(reply, "the process that configures the network namespace " + path + " ended early");
 }
 
 void write_sysctl(const std::string& path, const std::string& value) {

@@ -10,6 +10,8 @@
 #include <functional>
 #include <string>
 
+#include "hutch/error.hpp"
+
 namespace hutch::netutil {
 
 // One rtnetlink socket of the network namespace this thread was in when it was made. Every
@@ -39,24 +41,13 @@ class Netlink {
 
 // A tap device named `name` in the current network namespace (IFF_TAP | IFF_NO_PI); its fd.
 int open_tap(const std::string& name);
+// Why /dev/net/tun cannot serve a tap device to this user, with the fix, or "" when it can.
+std::string tun_problem();
 
-// Enters the network namespace at `netns_fd` (or of process `pid`: /proc/<pid>/ns/net) and
-// goes back to the one it came from when it ends.
-class NetnsGuard {
- public:
-  struct Fd {
-    int fd;
-  };
-  explicit NetnsGuard(Fd netns);
-  explicit NetnsGuard(pid_t pid);
-  ~NetnsGuard();
-  NetnsGuard(const NetnsGuard&) = delete;
-  NetnsGuard& operator=(const NetnsGuard&) = delete;
-
- private:
-  void enter(int netns_fd);
-  int back_ = -1;
-};
+// How a child reports an Error to its parent ("E<code> <message>"), and the parent's side:
+// throws the Error `report` holds (`fallback` when it holds none).
+std::string error_report(const Error& e);
+[[noreturn]] void throw_reported(const std::string& report, const std::string& fallback);
 
 // Runs `fn` in a child process that enters the network namespace of `pid` (a process can
 // leave for a namespace of hutch's user namespace but never return to the host's, which the

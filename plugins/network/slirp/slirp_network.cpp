@@ -27,19 +27,6 @@ namespace {
 using nlohmann::json;
 using namespace hutch::netutil;
 
-// Why /dev/net/tun cannot serve a tap device to this user, or "" when it can.
-std::string tun_problem() {
-  int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-  if (fd >= 0) {
-    ::close(fd);
-    return "";
-  }
-  int e = errno;
-  if (e == ENOENT) return "/dev/net/tun is missing (load the tun module: modprobe tun)";
-  return "/dev/net/tun is not accessible to you (" + std::string(std::strerror(e)) +
-         "); distributions make it mode 0666: chmod 0666 /dev/net/tun as root, or a udev rule";
-}
-
 bool parse_bool(const std::string& v, const std::string& what) {
   if (v == "true" || v == "1" || v == "yes") return true;
   if (v == "false" || v == "0" || v == "no") return false;
